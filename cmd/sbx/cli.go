@@ -1,0 +1,236 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"sbx/policy"
+	"sbx/sandbox"
+)
+
+// Exit codes of sbx itself; the payload's own pass through.
+const (
+	exitTimeout  = 124
+	exitFailed   = 125
+	exitNotExec  = 126
+	exitNotFound = 127
+)
+
+const version = "0.1.0"
+
+const usage = `sbx runs a command in a rootless sandbox.
+
+Usage:
+  sbx run [FLAGS] [--] COMMAND [ARG...]
+  sbx version
+  sbx help [run]
+
+Examples:
+  sbx run -- make                         build with the project read-only and no network
+  sbx run --rw . -- make                  let the build write the current directory
+  sbx run --net host --rw . -- npm ci     fetch dependencies too
+  sbx run --root --rw ./rootfs -- chown -R 0:0 /work   act as root over your own ids
+  sbx run --ro ~/data:/data --hide ~/data/secrets -- ./analyze /data
+  sbx run --timeout 30s --json-status st.json -- ./untrusted
+  sbx run --dry-run --json -- ls          print the plan, run nothing
+
+Exit status: the command's own; 128+N if it was killed by signal N;
+124 on --timeout; 125 if sbx failed; 126 if COMMAND could not be
+executed; 127 if it was not found.
+`
+
+// sbx runs the command line and returns the exit code. It is the one
+// place where errors become messages and exit codes.
+func sbx(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return exitFailed
+	}
+	switch args[0] {
+	case "run":
+		return run(args[1:])
+	case "version", "--version":
+		fmt.Println(versionString())
+		return 0
+	case "help", "--help", "-h":
+		if len(args) > 1 && args[1] == "run" {
+			fs, _ := runFlags()
+			fmt.Print(runUsage(fs))
+			return 0
+		}
+		fmt.Print(usage)
+		return 0
+	}
+	return fail(fmt.Errorf("unknown command %q (try: sbx help)", args[0]))
+}
+
+func versionString() string {
+	s := "sbx " + version + " " + runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, kv := range bi.Settings {
+			if kv.Key == "vcs.revision" && len(kv.Value) >= 12 {
+				s += " " + kv.Value[:12]
+			}
+		}
+	}
+	return s
+}
+
+// fail prints err (and its hint, if any) and returns 125.
+func fail(err error) int {
+	fmt.Fprintf(os.Stderr, "sbx: %s\n", oneLine(err.Error()))
+	var h *sandbox.HintedError
+	if errors.As(err, &h) && h.Hint != "" {
+		fmt.Fprintf(os.Stderr, "sbx: hint: %s\n", h.Hint)
+	}
+	return exitFailed
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+func warn(s string) { fmt.Fprintf(os.Stderr, "sbx: warning: %s\n", oneLine(s)) }
+
+type runOpts struct {
+	flags  policy.Flags
+	dryRun bool
+	json   bool
+}
+
+func runFlags() (*pflag.FlagSet, *runOpts) {
+	o := &runOpts{}
+	f := &o.flags
+	fs := pflag.NewFlagSet("sbx run", pflag.ContinueOnError)
+	fs.SetInterspersed(false)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	fs.Var(&fsValue{kind: policy.FSRo, list: &f.FS}, "ro", "bind `PATH[:DEST]` read-only (repeatable, in order)")
+	fs.Var(&fsValue{kind: policy.FSRw, list: &f.FS}, "rw", "bind `PATH[:DEST]` read-write")
+	fs.Var(&fsValue{kind: policy.FSTmpfs, list: &f.FS}, "tmpfs", "an empty writable tmpfs at `DEST`")
+	fs.Var(&fsValue{kind: policy.FSHide, list: &f.FS}, "hide", "mask `PATH` inside something visible")
+	fs.Var(&onceValue{name: "chdir", dst: &f.Chdir}, "chdir", "working directory `DIR` inside (default: the caller's)")
+	fs.Var(&onceValue{name: "hostname", dst: &f.Hostname, check: policy.ParseHostname}, "hostname", "host `NAME` inside")
+	fs.Var(&onceValue{name: "net", dst: &f.Net, check: policy.ParseNet}, "net", "`none` (loopback only, the default) or host")
+	fs.BoolVar(&f.Root, "root", false, "run as uid 0 inside, with capabilities over the sandbox's own user namespace only")
+	fs.Var(&listValue{dst: &f.Env, check: policy.ParseEnv}, "env", "set `K=V` (repeatable)")
+	fs.Var(&listValue{dst: &f.Unsetenv}, "unsetenv", "remove variable `K` (repeatable)")
+	fs.BoolVar(&f.Clearenv, "clearenv", false, "start from an empty environment")
+	fs.Var(&fdValue{dst: &f.PreserveFDs}, "preserve-fd", "keep descriptor `N` open (repeatable)")
+	fs.Var(&timeoutValue{dst: &f.Timeout}, "timeout", "kill the sandbox after `DURATION` (30s, 5m) and exit 124")
+	fs.Var(&onceValue{name: "json-status", dst: &f.JSONStatus}, "json-status", "write the outcome as JSON to `FILE`")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "print the resolved plan and exit without running anything")
+	fs.BoolVar(&o.json, "json", false, "with --dry-run: print the plan as JSON")
+	return fs, o
+}
+
+func runUsage(fs *pflag.FlagSet) string {
+	return "Usage: sbx run [FLAGS] [--] COMMAND [ARG...]\n\nFlags:\n" + fs.FlagUsages() +
+		"\n" + usage[strings.Index(usage, "Examples:"):]
+}
+
+func run(args []string) int {
+	fs, o := runFlags()
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Print(runUsage(fs))
+			return 0
+		}
+		return fail(fmt.Errorf("run: %w", err))
+	}
+	o.flags.Argv = fs.Args()
+	if o.json && !o.dryRun {
+		return fail(errors.New("run: --json goes with --dry-run (for the outcome, use --json-status FILE)"))
+	}
+	host, err := sandbox.ProbeHost(o.flags)
+	if err != nil {
+		return fail(err)
+	}
+	plan, err := policy.Resolve(o.flags, host)
+	if err != nil {
+		return fail(fmt.Errorf("run: %w", errors.Unwrap(err)))
+	}
+	if o.dryRun {
+		if o.json {
+			b, err := plan.JSON()
+			if err != nil {
+				return fail(err)
+			}
+			os.Stdout.Write(append(b, '\n'))
+			return 0
+		}
+		if err := plan.WriteText(os.Stdout); err != nil {
+			return fail(err)
+		}
+		return 0
+	}
+	var status *os.File
+	if plan.JSONStatus != "" {
+		status, err = os.OpenFile(plan.JSONStatus, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return fail(fmt.Errorf("run: --json-status: %w", err))
+		}
+		defer status.Close()
+	}
+	for _, w := range plan.Warnings {
+		warn(w)
+	}
+	start := time.Now()
+	out, err := sandbox.Run(plan, warn)
+	code := exitCode(out, err, plan)
+	if status != nil {
+		writeStatus(status, out, err, code, time.Since(start))
+	}
+	return code
+}
+
+func exitCode(out *sandbox.Outcome, err error, plan *policy.Plan) int {
+	var ee *sandbox.ExecError
+	switch {
+	case errors.As(err, &ee):
+		fmt.Fprintf(os.Stderr, "sbx: exec: %s\n", oneLine(ee.Err))
+		return ee.Code
+	case err != nil:
+		return fail(err)
+	case out.TimedOut:
+		fmt.Fprintf(os.Stderr, "sbx: timeout: killed the sandbox after %s\n", plan.Timeout)
+		return exitTimeout
+	}
+	return out.ExitCode
+}
+
+// status is the --json-status object. Limits is filled by the
+// resource-limit reports of later versions.
+type status struct {
+	ExitCode   int             `json:"exit_code"`
+	Signal     int             `json:"signal"`
+	SignalName string          `json:"signal_name"`
+	CoreDumped bool            `json:"core_dumped"`
+	TimedOut   bool            `json:"timed_out"`
+	WallTimeMS float64         `json:"wall_time_ms"`
+	Error      string          `json:"error"`
+	Limits     json.RawMessage `json:"limits"`
+}
+
+func writeStatus(f *os.File, out *sandbox.Outcome, err error, code int, wall time.Duration) {
+	s := status{ExitCode: code, WallTimeMS: float64(wall.Microseconds()) / 1000, Limits: json.RawMessage("null")}
+	if out != nil {
+		s.Signal, s.SignalName, s.CoreDumped, s.TimedOut = out.Signal, out.SignalName, out.Core, out.TimedOut
+	}
+	if err != nil {
+		s.Error = oneLine(err.Error())
+	}
+	b, _ := json.Marshal(s)
+	if _, werr := f.Write(append(b, '\n')); werr != nil {
+		warn("--json-status: " + werr.Error())
+	}
+}

@@ -1,0 +1,208 @@
+package policy
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FSKind is the kind of a filesystem flag.
+type FSKind string
+
+// The filesystem flags, in the order the user gives them.
+const (
+	FSRo    FSKind = "ro"
+	FSRw    FSKind = "rw"
+	FSTmpfs FSKind = "tmpfs"
+	FSHide  FSKind = "hide"
+)
+
+// FSFlag is one --ro, --rw, --tmpfs or --hide as given.
+type FSFlag struct {
+	Kind   FSKind
+	Source string // --ro/--rw only; may be relative to the caller's cwd
+	Dest   string
+	Arg    string // the value as typed, for messages
+}
+
+// Flag renders the flag as the user typed it.
+func (f FSFlag) Flag() string { return "--" + string(f.Kind) + " " + f.Arg }
+
+// Flags is what the command line of sbx run says, parsed but not yet
+// checked against the host.
+type Flags struct {
+	FS          []FSFlag
+	Chdir       string
+	Hostname    string
+	Net         string
+	Root        bool
+	Env         []string
+	Unsetenv    []string
+	Clearenv    bool
+	PreserveFDs []int
+	Timeout     time.Duration
+	JSONStatus  string
+	Argv        []string
+}
+
+// ParseBind parses the value of --ro or --rw: PATH or PATH:DEST. When
+// the value holds ":/" the first one separates PATH from an absolute
+// DEST, so paths that contain ':' can be written with a DEST; otherwise
+// the last ':' does, and a DEST that is not absolute is an error.
+func ParseBind(kind FSKind, arg string) (FSFlag, error) {
+	f := FSFlag{Kind: kind, Arg: arg}
+	if arg == "" {
+		return f, fmt.Errorf("--%s: empty path", kind)
+	}
+	if strings.ContainsRune(arg, 0) {
+		return f, fmt.Errorf("--%s %q: NUL in path", kind, arg)
+	}
+	src, dst := arg, ""
+	if i := strings.Index(arg, ":/"); i >= 0 {
+		src, dst = arg[:i], arg[i+1:]
+	} else if i := strings.LastIndexByte(arg, ':'); i >= 0 {
+		src, dst = arg[:i], arg[i+1:]
+		if dst == "" {
+			return f, fmt.Errorf("--%s %s: empty DEST after ':'", kind, arg)
+		}
+	}
+	if src == "" {
+		return f, fmt.Errorf("--%s %s: empty PATH", kind, arg)
+	}
+	f.Source = src
+	if dst == "" {
+		dst = src
+		if !path.IsAbs(dst) {
+			dst = "" // resolved against the cwd later
+		}
+	}
+	if dst != "" {
+		d, err := CleanDest(dst)
+		if err != nil {
+			return f, fmt.Errorf("--%s %s: %w", kind, arg, err)
+		}
+		f.Dest = d
+	}
+	return f, nil
+}
+
+// ParseDest parses the value of --tmpfs or --hide.
+func ParseDest(kind FSKind, arg string) (FSFlag, error) {
+	f := FSFlag{Kind: kind, Arg: arg}
+	d, err := CleanDest(arg)
+	if err != nil {
+		return f, fmt.Errorf("--%s %s: %w", kind, strconv.Quote(arg), err)
+	}
+	f.Dest = d
+	return f, nil
+}
+
+// CleanDest checks a path inside the sandbox: absolute, not the root,
+// no ".." component, no NUL; it returns the cleaned path.
+func CleanDest(p string) (string, error) {
+	switch {
+	case p == "":
+		return "", fmt.Errorf("empty path")
+	case strings.ContainsRune(p, 0):
+		return "", fmt.Errorf("NUL in path")
+	case !path.IsAbs(p):
+		return "", fmt.Errorf("DEST %q is not an absolute path", p)
+	}
+	for _, c := range strings.Split(p, "/") {
+		if c == ".." {
+			return "", fmt.Errorf("DEST %q has a \"..\" component", p)
+		}
+	}
+	c := path.Clean(p)
+	if c == "/" {
+		return "", fmt.Errorf("DEST %q is the sandbox's root", p)
+	}
+	return c, nil
+}
+
+// ParseEnv parses the value of --env: K=V with a non-empty K.
+func ParseEnv(arg string) (string, error) {
+	k, _, ok := strings.Cut(arg, "=")
+	if !ok || k == "" {
+		return "", fmt.Errorf("--env %q: want KEY=VALUE", arg)
+	}
+	if err := checkEnvKey(k); err != nil {
+		return "", fmt.Errorf("--env %q: %w", arg, err)
+	}
+	if strings.ContainsRune(arg, 0) {
+		return "", fmt.Errorf("--env %q: NUL in value", arg)
+	}
+	return arg, nil
+}
+
+func checkEnvKey(k string) error {
+	if k == "" || strings.ContainsAny(k, "=\x00") {
+		return fmt.Errorf("bad variable name %q", k)
+	}
+	return nil
+}
+
+// ParseFD parses the value of --preserve-fd.
+func ParseFD(arg string) (int, error) {
+	n, err := strconv.Atoi(arg)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("--preserve-fd %q: not a descriptor number", arg)
+	}
+	if n <= 2 {
+		return 0, fmt.Errorf("--preserve-fd %d: descriptors 0, 1 and 2 are always kept", n)
+	}
+	if n > 1<<20 {
+		return 0, fmt.Errorf("--preserve-fd %d: too large", n)
+	}
+	return n, nil
+}
+
+// ParseTimeout parses the value of --timeout: a positive Go duration,
+// or a plain number of seconds.
+func ParseTimeout(arg string) (time.Duration, error) {
+	d, err := time.ParseDuration(arg)
+	if err != nil {
+		s, err2 := strconv.ParseFloat(arg, 64)
+		if err2 != nil || s != s {
+			return 0, fmt.Errorf("--timeout %q: not a duration (e.g. 30s, 5m, 1h30m)", arg)
+		}
+		if s > float64(1<<62)/float64(time.Second) {
+			return 0, fmt.Errorf("--timeout %q: too long", arg)
+		}
+		d = time.Duration(s * float64(time.Second))
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("--timeout %q: must be positive", arg)
+	}
+	return d, nil
+}
+
+// ParseNet parses the value of --net.
+func ParseNet(arg string) (string, error) {
+	switch arg {
+	case "none", "host":
+		return arg, nil
+	}
+	return "", fmt.Errorf("--net %q: want none or host", arg)
+}
+
+// ParseHostname checks the value of --hostname (RFC 1123 labels, at
+// most 64 bytes as sethostname(2) takes).
+func ParseHostname(arg string) (string, error) {
+	if arg == "" || len(arg) > 64 {
+		return "", fmt.Errorf("--hostname %q: want 1 to 64 characters", arg)
+	}
+	for _, l := range strings.Split(arg, ".") {
+		if l == "" || l[0] == '-' || l[len(l)-1] == '-' {
+			return "", fmt.Errorf("--hostname %q: not a valid host name", arg)
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return "", fmt.Errorf("--hostname %q: not a valid host name", arg)
+			}
+		}
+	}
+	return arg, nil
+}

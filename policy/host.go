@@ -1,0 +1,51 @@
+package policy
+
+import "sbx/idmap"
+
+// Host is what the launcher found out about the machine and the caller
+// before planning (sandbox.ProbeHost fills it). Tests fabricate it.
+type Host struct {
+	UID     uint32
+	GID     uint32
+	User    string
+	Home    string
+	Cwd     string
+	Environ []string
+
+	// SubUIDs and SubGIDs are the caller's usable subordinate ranges;
+	// SubIDSource names where they came from ("/etc/subuid", "getsubids").
+	SubUIDs     []idmap.Range
+	SubGIDs     []idmap.Range
+	SubIDSource string
+	// NewUIDMap and NewGIDMap are the helpers' paths, "" when missing.
+	NewUIDMap string
+	NewGIDMap string
+
+	// Root lists the entries of the host's / that the default view
+	// takes over (usr, bin, sbin, lib*, etc).
+	Root []Entry
+	// Paths has a fact for every host path the flags name, keyed by
+	// the absolute path.
+	Paths map[string]PathInfo
+	// ResolvConf is /etc/resolv.conf's first symlink target made
+	// absolute ("" when it is not a symlink); ResolvConfReal is the file
+	// it finally resolves to ("" when it does not resolve).
+	ResolvConf     string
+	ResolvConfReal string
+	// OpenFDs are the descriptors open in the launcher above 2.
+	OpenFDs map[int]bool
+}
+
+// Entry is one entry of the host's root directory.
+type Entry struct {
+	Name    string
+	Dir     bool
+	Symlink string // the link's target when the entry is a symlink
+}
+
+// PathInfo is what the host says about one path.
+type PathInfo struct {
+	Exists bool
+	Dir    bool
+	Err    string // why it could not be examined, e.g. "permission denied"
+}

@@ -1,0 +1,107 @@
+package policy
+
+import (
+	"time"
+
+	"sbx/idmap"
+)
+
+// PlanVersion is bumped when the Plan's JSON changes incompatibly; the
+// stages refuse a plan of another version.
+const PlanVersion = 1
+
+// Plan is everything a sandbox run does, resolved and validated. It is
+// a value: the launcher hands it to the stages as JSON over a descriptor.
+type Plan struct {
+	Version    int           `json:"version"`
+	Argv       []string      `json:"argv"`
+	Env        []string      `json:"env"`
+	Cwd        string        `json:"cwd"`
+	Identity   Identity      `json:"identity"`
+	Namespaces Namespaces    `json:"namespaces"`
+	Net        string        `json:"net"`
+	Hostname   string        `json:"hostname,omitempty"`
+	Mounts     []Mount       `json:"mounts"`
+	KeepFDs    []int         `json:"keep_fds,omitempty"`
+	Timeout    time.Duration `json:"timeout,omitempty"`
+	JSONStatus string        `json:"json_status,omitempty"`
+	Security   Security      `json:"security"`
+	Warnings   []string      `json:"warnings,omitempty"`
+}
+
+// Identity says who the payload is and how ids are mapped.
+//
+// The sandbox has two user namespaces. The outer one (U1) is created by
+// the launcher: its inside id 0 is the caller and ids 1.. are the
+// caller's subordinate ids (UIDMap/GIDMap, written by newuidmap and
+// newgidmap, or by sbx itself when Helpers is false). The sandbox's
+// other namespaces and its mounts belong to U1. The payload runs in a
+// nested namespace (U2) with no power over them: NestedUIDMap and
+// NestedGIDMap map U2 onto U1's ids, showing the caller as UID/GID.
+type Identity struct {
+	Root         bool      `json:"root"`
+	UID          uint32    `json:"uid"`
+	GID          uint32    `json:"gid"`
+	HostUID      uint32    `json:"host_uid"`
+	HostGID      uint32    `json:"host_gid"`
+	User         string    `json:"user"`
+	Helpers      bool      `json:"helpers"`
+	NewUIDMap    string    `json:"newuidmap,omitempty"`
+	NewGIDMap    string    `json:"newgidmap,omitempty"`
+	UIDMap       idmap.Map `json:"uid_map"`
+	GIDMap       idmap.Map `json:"gid_map"`
+	NestedUIDMap idmap.Map `json:"nested_uid_map"`
+	NestedGIDMap idmap.Map `json:"nested_gid_map"`
+}
+
+// Namespaces lists the namespaces created for the sandbox. The user
+// namespace is always new.
+type Namespaces struct {
+	Mount  bool `json:"mount"`
+	PID    bool `json:"pid"`
+	IPC    bool `json:"ipc"`
+	UTS    bool `json:"uts"`
+	Net    bool `json:"net"`
+	Cgroup bool `json:"cgroup"`
+}
+
+// Security lists the process hardening applied to the payload.
+type Security struct {
+	NoNewPrivs    bool `json:"no_new_privs"`
+	DropCaps      bool `json:"drop_caps"`
+	DisableUserns bool `json:"disable_userns"`
+	NewSession    bool `json:"new_session"`
+	DieWithParent bool `json:"die_with_parent"`
+	NonDumpable   bool `json:"non_dumpable"`
+}
+
+// MountOp is the kind of one filesystem operation.
+type MountOp string
+
+// The operations, applied in order on an empty tmpfs root.
+const (
+	OpBind    MountOp = "bind"    // Source (host) at Dest; ReadOnly for a read-only bind
+	OpTmpfs   MountOp = "tmpfs"   // an empty tmpfs at Dest
+	OpProc    MountOp = "proc"    // a fresh procfs at Dest, /proc/sys and friends read-only
+	OpDev     MountOp = "dev"     // a minimal /dev at Dest
+	OpSymlink MountOp = "symlink" // a symlink at Dest pointing to Target
+	OpHide    MountOp = "hide"    // mask whatever is visible at Dest
+	OpRootRO  MountOp = "root-ro" // make the root tmpfs read-only (always last)
+)
+
+// Mount is one filesystem operation of the plan.
+type Mount struct {
+	Op       MountOp `json:"op"`
+	Source   string  `json:"source,omitempty"`
+	Dest     string  `json:"dest,omitempty"`
+	Target   string  `json:"target,omitempty"`
+	ReadOnly bool    `json:"ro,omitempty"`
+	// SourceBeneath, when set, is a writable grant of this plan that
+	// contains Source: the sandbox may have planted symlinks there, so
+	// Source is resolved without leaving it (openat2 RESOLVE_BENEATH).
+	SourceBeneath string `json:"source_beneath,omitempty"`
+	// DestBeneath is the same for Dest, relative to the sandbox's root.
+	DestBeneath string `json:"dest_beneath,omitempty"`
+	// Origin says where the operation came from: "default" or the flag.
+	Origin string `json:"origin"`
+}

@@ -1,0 +1,117 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// JSON renders the plan as indented JSON.
+func (p *Plan) JSON() ([]byte, error) {
+	return json.MarshalIndent(p, "", "  ")
+}
+
+// WriteText renders the plan for people: every value with where it came
+// from.
+func (p *Plan) WriteText(w io.Writer) error {
+	var b strings.Builder
+	pf := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	id := p.Identity
+	pf("command      %s\n", quoteArgv(p.Argv))
+	pf("cwd          %s\n", p.Cwd)
+	who := fmt.Sprintf("uid %d gid %d", id.UID, id.GID)
+	if id.Root {
+		who += " (--root: capabilities in its own user namespace only)"
+	} else {
+		who += " (the caller; no capabilities)"
+	}
+	pf("identity     %s\n", who)
+	how := "newuidmap/newgidmap"
+	if !id.Helpers {
+		how = "single-id map, written by sbx"
+	}
+	pf("uid map      %s (%s)\n", mapLine(id.UIDMap.String()), how)
+	pf("gid map      %s\n", mapLine(id.GIDMap.String()))
+	pf("payload map  uid %s; gid %s (nested user namespace)\n", mapLine(id.NestedUIDMap.String()), mapLine(id.NestedGIDMap.String()))
+	ns := []string{"user"}
+	for _, n := range []struct {
+		on   bool
+		name string
+	}{{p.Namespaces.Mount, "mount"}, {p.Namespaces.PID, "pid"}, {p.Namespaces.IPC, "ipc"}, {p.Namespaces.UTS, "uts"}, {p.Namespaces.Net, "net"}, {p.Namespaces.Cgroup, "cgroup"}} {
+		if n.on {
+			ns = append(ns, n.name)
+		}
+	}
+	pf("namespaces   %s (all new)\n", strings.Join(ns, " "))
+	if p.Net == "host" {
+		pf("network      host (the host's network namespace)\n")
+	} else {
+		pf("network      none (loopback only)\n")
+	}
+	if p.Hostname != "" {
+		pf("hostname     %s (--hostname)\n", p.Hostname)
+	}
+	s := p.Security
+	pf("security     no_new_privs=%t drop_caps=%t disable_userns=%t new_session=%t die_with_parent=%t\n",
+		s.NoNewPrivs, s.DropCaps, s.DisableUserns, s.NewSession, s.DieWithParent)
+	if p.Timeout > 0 {
+		pf("timeout      %s (--timeout)\n", p.Timeout)
+	}
+	if len(p.KeepFDs) > 0 {
+		pf("keep fds     %v (--preserve-fd)\n", p.KeepFDs)
+	}
+	if p.JSONStatus != "" {
+		pf("json status  %s (--json-status)\n", p.JSONStatus)
+	}
+	pf("mounts\n")
+	for i, m := range p.Mounts {
+		pf("  %2d  %-8s %s  [%s]\n", i+1, m.Op, describeMount(m), m.Origin)
+	}
+	pf("environment  %d variables\n", len(p.Env))
+	for _, kv := range p.Env {
+		k, _, _ := strings.Cut(kv, "=")
+		pf("  %s\n", k)
+	}
+	for _, wmsg := range p.Warnings {
+		pf("warning      %s\n", wmsg)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func describeMount(m Mount) string {
+	switch m.Op {
+	case OpBind:
+		mode := "rw"
+		if m.ReadOnly {
+			mode = "ro"
+		}
+		s := m.Dest + " ← " + m.Source + " (" + mode + ")"
+		if m.SourceBeneath != "" {
+			s += " resolved beneath " + m.SourceBeneath
+		}
+		return s
+	case OpSymlink:
+		return m.Dest + " → " + m.Target
+	case OpRootRO:
+		return "/"
+	}
+	return m.Dest
+}
+
+func mapLine(s string) string {
+	return strings.ReplaceAll(strings.TrimSpace(s), "\n", ", ")
+}
+
+func quoteArgv(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}()<>|&;#~") {
+			q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		} else {
+			q[i] = a
+		}
+	}
+	return strings.Join(q, " ")
+}

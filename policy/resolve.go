@@ -1,0 +1,334 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"sbx/idmap"
+)
+
+// ErrUsage is wrapped by every error in what the user asked.
+var ErrUsage = errors.New("usage")
+
+// SystemDirs are the host directories the default view shows read-only,
+// in mount order. Those that are symlinks on the host (usr-merge) stay
+// symlinks.
+var SystemDirs = []string{"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"}
+
+// Resolve checks flags against host facts and builds the plan. It is the
+// one place where defaults and what the user asked meet.
+func Resolve(f Flags, h Host) (*Plan, error) {
+	p, err := resolve(f, h)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+	}
+	return p, nil
+}
+
+func resolve(f Flags, h Host) (*Plan, error) {
+	if len(f.Argv) == 0 || f.Argv[0] == "" {
+		return nil, fmt.Errorf("no COMMAND given (sbx run [FLAGS] [--] COMMAND [ARG...])")
+	}
+	if !path.IsAbs(h.Cwd) || !path.IsAbs(h.Home) {
+		return nil, fmt.Errorf("the caller's working directory %q or home %q is not absolute", h.Cwd, h.Home)
+	}
+	p := &Plan{
+		Version: PlanVersion,
+		Argv:    slices.Clone(f.Argv),
+		Net:     "none",
+		Security: Security{
+			NoNewPrivs: true, DropCaps: !f.Root, DisableUserns: true,
+			NewSession: true, DieWithParent: true, NonDumpable: true,
+		},
+		Timeout:    f.Timeout,
+		JSONStatus: f.JSONStatus,
+		Hostname:   f.Hostname,
+	}
+	if f.Net != "" {
+		n, err := ParseNet(f.Net)
+		if err != nil {
+			return nil, err
+		}
+		p.Net = n
+	}
+	if f.Hostname != "" {
+		if _, err := ParseHostname(f.Hostname); err != nil {
+			return nil, err
+		}
+	}
+	if f.Timeout < 0 {
+		return nil, fmt.Errorf("--timeout %s: must be positive", f.Timeout)
+	}
+	p.Namespaces = Namespaces{Mount: true, PID: true, IPC: true, UTS: true, Net: p.Net == "none", Cgroup: true}
+	p.Identity = identity(f.Root, h, &p.Warnings)
+
+	env, err := environment(f, h)
+	if err != nil {
+		return nil, err
+	}
+	p.Env = env
+
+	fds, err := keepFDs(f.PreserveFDs, h)
+	if err != nil {
+		return nil, err
+	}
+	p.KeepFDs = fds
+
+	mounts, err := mounts(f, h, p.Net == "host")
+	if err != nil {
+		return nil, err
+	}
+	p.Mounts = mounts
+
+	p.Cwd = h.Cwd
+	if f.Chdir != "" {
+		d, err := CleanDest(f.Chdir)
+		if err != nil && f.Chdir != "/" {
+			return nil, fmt.Errorf("--chdir %s: %w", f.Chdir, err)
+		}
+		if f.Chdir == "/" {
+			d = "/"
+		}
+		p.Cwd = d
+	}
+	return p, nil
+}
+
+func identity(root bool, h Host, warnings *[]string) Identity {
+	id := Identity{Root: root, HostUID: h.UID, HostGID: h.GID, User: h.User, UID: h.UID, GID: h.GID}
+	subu := idmap.Usable(h.UID, h.SubUIDs)
+	subg := idmap.Usable(h.GID, h.SubGIDs)
+	switch {
+	case h.NewUIDMap == "" || h.NewGIDMap == "":
+		*warnings = append(*warnings, "newuidmap/newgidmap not found: the sandbox maps only your own uid and gid (fix: apt-get install uidmap)")
+	case len(subu) == 0 || len(subg) == 0:
+		*warnings = append(*warnings, fmt.Sprintf("no subordinate uid/gid ranges for %s in /etc/subuid, /etc/subgid or getsubids: the sandbox maps only your own uid and gid (fix: sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 %s)", h.User, h.User))
+	default:
+		id.Helpers = true
+		id.NewUIDMap, id.NewGIDMap = h.NewUIDMap, h.NewGIDMap
+	}
+	if id.Helpers {
+		id.UIDMap = idmap.Rootful(h.UID, subu)
+		id.GIDMap = idmap.Rootful(h.GID, subg)
+	} else {
+		id.UIDMap = idmap.Single(0, h.UID)
+		id.GIDMap = idmap.Single(0, h.GID)
+	}
+	usize, gsize := uint32(id.UIDMap.Size()), uint32(id.GIDMap.Size())
+	if root {
+		id.UID, id.GID = 0, 0
+		id.NestedUIDMap = idmap.Identity(usize)
+		id.NestedGIDMap = idmap.Identity(gsize)
+	} else {
+		id.NestedUIDMap = idmap.KeepID(h.UID, usize)
+		id.NestedGIDMap = idmap.KeepID(h.GID, gsize)
+	}
+	id.NestedUIDMap = id.NestedUIDMap.SplitAlong(id.UIDMap)
+	id.NestedGIDMap = id.NestedGIDMap.SplitAlong(id.GIDMap)
+	return id
+}
+
+func environment(f Flags, h Host) ([]string, error) {
+	var env []string
+	if !f.Clearenv {
+		env = slices.Clone(h.Environ)
+	}
+	set := map[string]string{}
+	for _, kv := range f.Env {
+		if _, err := ParseEnv(kv); err != nil {
+			return nil, err
+		}
+		k, _, _ := strings.Cut(kv, "=")
+		if prev, ok := set[k]; ok && prev != kv {
+			return nil, fmt.Errorf("--env %s conflicts with --env %s", kv, prev)
+		}
+		set[k] = kv
+	}
+	unset := map[string]bool{}
+	for _, k := range f.Unsetenv {
+		if err := checkEnvKey(k); err != nil {
+			return nil, fmt.Errorf("--unsetenv %q: %w", k, err)
+		}
+		if kv, ok := set[k]; ok {
+			return nil, fmt.Errorf("--unsetenv %s conflicts with --env %s", k, kv)
+		}
+		unset[k] = true
+	}
+	out := env[:0]
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if unset[k] || set[k] != "" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	for _, kv := range f.Env { // in the order given, once each
+		k, _, _ := strings.Cut(kv, "=")
+		if set[k] == kv {
+			out = append(out, kv)
+			set[k] = ""
+		}
+	}
+	return out, nil
+}
+
+func keepFDs(fds []int, h Host) ([]int, error) {
+	var out []int
+	for _, fd := range fds {
+		if fd <= 2 {
+			return nil, fmt.Errorf("--preserve-fd %d: descriptors 0, 1 and 2 are always kept", fd)
+		}
+		if slices.Contains(out, fd) {
+			return nil, fmt.Errorf("--preserve-fd %d given twice", fd)
+		}
+		if !h.OpenFDs[fd] {
+			return nil, fmt.Errorf("--preserve-fd %d: descriptor %d is not open", fd, fd)
+		}
+		out = append(out, fd)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func mounts(f Flags, h Host, hostNet bool) ([]Mount, error) {
+	ms := []Mount{{Op: OpTmpfs, Dest: "/", Origin: "default: empty root"}}
+	for _, name := range SystemDirs {
+		for _, e := range h.Root {
+			if e.Name != name {
+				continue
+			}
+			switch {
+			case e.Symlink != "":
+				ms = append(ms, Mount{Op: OpSymlink, Dest: "/" + name, Target: e.Symlink, Origin: "default: system"})
+			case e.Dir:
+				ms = append(ms, Mount{Op: OpBind, Source: "/" + name, Dest: "/" + name, ReadOnly: true, Origin: "default: system"})
+			}
+		}
+	}
+	ms = append(ms,
+		Mount{Op: OpProc, Dest: "/proc", Origin: "default"},
+		Mount{Op: OpDev, Dest: "/dev", Origin: "default"},
+		Mount{Op: OpTmpfs, Dest: "/tmp", Origin: "default: private /tmp"},
+	)
+	if h.Home != "/" {
+		ms = append(ms, Mount{Op: OpTmpfs, Dest: path.Clean(h.Home), Origin: "default: empty $HOME"})
+	}
+	if cwdBindable(h.Cwd) {
+		ms = append(ms, Mount{Op: OpBind, Source: h.Cwd, Dest: h.Cwd, ReadOnly: true, Origin: "default: working directory"})
+	}
+	if hostNet && h.ResolvConf != "" && h.ResolvConfReal != "" && !underAny(h.ResolvConf, "/etc", "/usr") {
+		if d, err := CleanDest(h.ResolvConf); err == nil {
+			ms = append(ms, Mount{Op: OpBind, Source: h.ResolvConfReal, Dest: d, ReadOnly: true, Origin: "default: --net host name resolution"})
+		}
+	}
+
+	type grant struct{ src, dst string }
+	var rw []grant
+	dests := map[string]string{}
+	for _, fl := range f.FS {
+		m := Mount{Origin: fl.Flag()}
+		switch fl.Kind {
+		case FSRo, FSRw:
+			src := fl.Source
+			if !path.IsAbs(src) {
+				src = path.Join(h.Cwd, src)
+			}
+			src = path.Clean(src)
+			dst := fl.Dest
+			if dst == "" {
+				dst = src
+			}
+			if d, err := CleanDest(dst); err != nil {
+				return nil, fmt.Errorf("%s: %w", fl.Flag(), err)
+			} else {
+				dst = d
+			}
+			info, ok := h.Paths[src]
+			switch {
+			case !ok:
+				return nil, fmt.Errorf("%s: %s was not examined", fl.Flag(), src)
+			case info.Err != "":
+				return nil, fmt.Errorf("%s: %s: %s", fl.Flag(), src, info.Err)
+			case !info.Exists:
+				return nil, fmt.Errorf("%s: %s: no such file or directory", fl.Flag(), src)
+			}
+			m.Op, m.Source, m.Dest, m.ReadOnly = OpBind, src, dst, fl.Kind == FSRo
+			for i := len(rw) - 1; i >= 0; i-- {
+				if m.SourceBeneath == "" && under(src, rw[i].src) {
+					m.SourceBeneath = rw[i].src
+				}
+				if m.DestBeneath == "" && under(dst, rw[i].dst) && dst != rw[i].dst {
+					m.DestBeneath = rw[i].dst
+				}
+			}
+		case FSTmpfs, FSHide:
+			d, err := CleanDest(fl.Dest)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", fl.Flag(), err)
+			}
+			m.Op, m.Dest = OpTmpfs, d
+			if fl.Kind == FSHide {
+				m.Op = OpHide
+			}
+			for i := len(rw) - 1; i >= 0; i-- {
+				if under(d, rw[i].dst) && d != rw[i].dst {
+					m.DestBeneath = rw[i].dst
+					break
+				}
+			}
+		default:
+			return nil, fmt.Errorf("unknown filesystem flag %q", fl.Kind)
+		}
+		if prev, ok := dests[m.Dest]; ok {
+			return nil, fmt.Errorf("%s: %s is already the destination of %s", fl.Flag(), m.Dest, prev)
+		}
+		dests[m.Dest] = fl.Flag()
+		if m.Op == OpBind && !m.ReadOnly {
+			rw = append(rw, grant{m.Source, m.Dest})
+		}
+		ms = append(ms, m)
+	}
+	ms = append(ms, Mount{Op: OpRootRO, Dest: "/", Origin: "default: read-only root"})
+	return ms, nil
+}
+
+// cwdBindable says whether the caller's working directory is bound into
+// the view: not the root itself, and not inside the kernel's pseudo
+// filesystems, which the sandbox has its own of.
+func cwdBindable(cwd string) bool {
+	return cwd != "/" && !underAny(cwd, "/proc", "/sys", "/dev")
+}
+
+// under says whether p is dir or inside it.
+func under(p, dir string) bool {
+	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
+}
+
+func underAny(p string, dirs ...string) bool {
+	for _, d := range dirs {
+		if under(p, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// SourcePaths lists the host paths the flags name, absolute, so that the
+// launcher can examine them before Resolve.
+func SourcePaths(f Flags, cwd string) []string {
+	var out []string
+	for _, fl := range f.FS {
+		if fl.Kind != FSRo && fl.Kind != FSRw {
+			continue
+		}
+		src := fl.Source
+		if !path.IsAbs(src) {
+			src = path.Join(cwd, src)
+		}
+		out = append(out, path.Clean(src))
+	}
+	return out
+}

@@ -1,0 +1,103 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Messages of the launcher ⇄ pid1 and pid1 ⇄ exec protocols, one JSON
+// object per SOCK_SEQPACKET packet, named for their sender and event.
+//
+//	launcher → init   msgMapped     the id maps are written; re-exec now
+//	launcher → pid1   msgPlan       the plan to execute
+//	pid1 → launcher   msgWarning    a line for stderr
+//	pid1 → launcher   msgError      a setup stage failed (StageError)
+//	pid1 → launcher   msgStarted    the payload's execve succeeded
+//	pid1 → launcher   msgExecFailed the payload could not be executed
+//	pid1 → launcher   msgExited     the payload ended (code or signal)
+//	pid1 → exec       msgExecSpec   what to execute, and as whom
+//	exec → pid1       msgExecFailed execve failed (else: EOF on close-on-exec)
+const (
+	msgMapped     = "mapped"
+	msgPlan       = "plan"
+	msgWarning    = "warning"
+	msgError      = "error"
+	msgStarted    = "started"
+	msgExecFailed = "exec-failed"
+	msgExited     = "exited"
+	msgExecSpec   = "exec-spec"
+)
+
+type message struct {
+	Type     string          `json:"type"`
+	Plan     json.RawMessage `json:"plan,omitempty"`
+	Spec     *execSpec       `json:"spec,omitempty"`
+	Text     string          `json:"text,omitempty"`
+	Error    *StageError     `json:"error,omitempty"`
+	ExitCode int             `json:"exit_code,omitempty"`
+	Signal   int             `json:"signal,omitempty"`
+	Core     bool            `json:"core,omitempty"`
+}
+
+// execSpec is the part of the plan the exec stage needs.
+type execSpec struct {
+	Argv     []string `json:"argv"`
+	Env      []string `json:"env"`
+	Cwd      string   `json:"cwd"`
+	Root     bool     `json:"root"`
+	UID      uint32   `json:"uid"`
+	GID      uint32   `json:"gid"`
+	KeepFDs  []int    `json:"keep_fds"`
+	DropCaps bool     `json:"drop_caps"`
+}
+
+const maxPacket = 1 << 20
+
+// conn is one end of a SOCK_SEQPACKET socket pair.
+type conn struct{ f *os.File }
+
+func socketPair() (a, b *conn, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	return &conn{os.NewFile(uintptr(fds[0]), "sbx-ctl")}, &conn{os.NewFile(uintptr(fds[1]), "sbx-ctl")}, nil
+}
+
+func (c *conn) send(m message) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if len(b) > maxPacket {
+		return fmt.Errorf("message %s too large (%d bytes)", m.Type, len(b))
+	}
+	_, err = c.f.Write(b)
+	return err
+}
+
+// errClosed is returned by recv when the peer has gone.
+var errClosed = errors.New("peer closed the control socket")
+
+func (c *conn) recv() (message, error) {
+	buf := make([]byte, maxPacket)
+	n, err := c.f.Read(buf)
+	if errors.Is(err, io.EOF) || (err == nil && n == 0) {
+		return message{}, errClosed
+	}
+	if err != nil {
+		return message{}, err
+	}
+	var m message
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		return message{}, fmt.Errorf("bad control message: %w", err)
+	}
+	return m, nil
+}
+
+func (c *conn) close() error { return c.f.Close() }

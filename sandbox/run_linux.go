@@ -1,0 +1,221 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"sbx/policy"
+	"sbx/userns"
+)
+
+// Outcome is how a sandbox run ended.
+type Outcome struct {
+	ExitCode   int           `json:"exit_code"`
+	Signal     int           `json:"signal"`
+	SignalName string        `json:"signal_name"`
+	Core       bool          `json:"core_dumped,omitempty"`
+	TimedOut   bool          `json:"timed_out"`
+	Wall       time.Duration `json:"-"`
+	// MaxRSS is the peak resident set of sbx's own processes (the
+	// launcher's children that are not the payload), in KiB.
+	MaxRSS int64 `json:"-"`
+}
+
+// Hints for the errors a host typically causes.
+const (
+	hintUserns = "unprivileged user namespaces are off on this host: sysctl user.max_user_namespaces=15000 (Debian: kernel.unprivileged_userns_clone=1; Ubuntu: kernel.apparmor_restrict_unprivileged_userns=0)"
+	hintSubIDs = "check the caller's ranges in /etc/subuid and /etc/subgid, and that newuidmap/newgidmap are setuid root (apt-get install uidmap)"
+)
+
+// HintedError carries a one-line hint for the user.
+type HintedError struct {
+	Err  error
+	Hint string
+}
+
+func (e *HintedError) Error() string { return e.Err.Error() }
+func (e *HintedError) Unwrap() error { return e.Err }
+
+// Run executes the plan: it starts the sandbox, relays signals, enforces
+// the timeout and returns how the payload ended. warn prints a warning
+// line. An error means sbx failed (exit 125), or, as an *ExecError, that
+// the payload could not be executed.
+func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
+	start := time.Now()
+	plan, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("launcher: encode plan: %w", err)
+	}
+	if err := closeInherited(p.KeepFDs); err != nil {
+		return nil, fmt.Errorf("launcher: close inherited descriptors: %w", err)
+	}
+	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	ours, theirs, err := socketPair()
+	if err != nil {
+		return nil, fmt.Errorf("launcher: %w", err)
+	}
+	defer ours.close()
+
+	// Signals are caught from now on, so that none is lost before the
+	// payload exists; they are forwarded once pid1 is running.
+	sigc := make(chan os.Signal, 16)
+	signal.Notify(sigc, forwarded...)
+	defer signal.Stop(sigc)
+
+	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
+	if p.Namespaces.Net {
+		flags |= unix.CLONE_NEWNET
+	}
+	files, fd := stageFiles(p.KeepFDs, theirs.f)
+	type started struct {
+		pid int
+		err error
+	}
+	startc := make(chan started, 1)
+	type exited struct {
+		ws unix.WaitStatus
+		ru unix.Rusage
+	}
+	donec := make(chan exited, 1)
+	go func() {
+		// The parent-death signal fires when the thread that forked
+		// the child exits, not the process: this goroutine keeps its
+		// thread until the child is gone (golang/go#27505).
+		runtime.LockOSThread()
+		proc, err := os.StartProcess("/proc/self/exe", stageArgs(stageInit, fd), &os.ProcAttr{
+			Env: []string{}, Files: files,
+			Sys: &syscall.SysProcAttr{Cloneflags: uintptr(flags), Pdeathsig: unix.SIGKILL},
+		})
+		if err != nil {
+			startc <- started{err: err}
+			return
+		}
+		startc <- started{pid: proc.Pid}
+		var e exited
+		for {
+			_, err := unix.Wait4(proc.Pid, &e.ws, 0, &e.ru)
+			if !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		donec <- e
+	}()
+	st := <-startc
+	theirs.close()
+	if st.err != nil {
+		err := fmt.Errorf("launcher: create namespaces: %w", st.err)
+		if errors.Is(st.err, unix.EPERM) || errors.Is(st.err, unix.ENOSPC) || errors.Is(st.err, unix.EINVAL) {
+			return nil, &HintedError{Err: err, Hint: hintUserns}
+		}
+		return nil, err
+	}
+	pid := st.pid
+	abort := func(err error) (*Outcome, error) {
+		unix.Kill(pid, unix.SIGKILL)
+		<-donec
+		return nil, err
+	}
+
+	id := p.Identity
+	if id.Helpers {
+		err = userns.WriteWithHelpers(pid, id.NewUIDMap, id.NewGIDMap, id.UIDMap, id.GIDMap)
+		if err != nil {
+			return abort(&HintedError{Err: fmt.Errorf("launcher: write id maps: %w", err), Hint: hintSubIDs})
+		}
+	} else if err = userns.WriteDirect(pid, id.UIDMap, id.GIDMap); err != nil {
+		return abort(fmt.Errorf("launcher: write id maps: %w", err))
+	}
+	if err := ours.send(message{Type: msgMapped}); err != nil {
+		return abort(fmt.Errorf("launcher: %w", err))
+	}
+	if err := ours.send(message{Type: msgPlan, Plan: plan}); err != nil {
+		return abort(fmt.Errorf("launcher: send plan: %w", err))
+	}
+
+	msgs := make(chan message, 4)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := ours.recv()
+			if err != nil {
+				return
+			}
+			msgs <- m
+		}
+	}()
+	var timeout <-chan time.Time
+	if p.Timeout > 0 {
+		t := time.NewTimer(p.Timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+
+	var (
+		out      Outcome
+		stageErr error
+		ended    bool // msgExited or msgExecFailed arrived
+		done     *exited
+	)
+	for done == nil || msgs != nil {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				msgs = nil
+				continue
+			}
+			switch m.Type {
+			case msgWarning:
+				warn(m.Text)
+			case msgError:
+				if m.Error != nil {
+					stageErr = m.Error
+				}
+			case msgExecFailed:
+				stageErr, ended = &ExecError{Code: m.ExitCode, Err: m.Text}, true
+			case msgExited:
+				out.ExitCode, out.Signal, out.Core, ended = m.ExitCode, m.Signal, m.Core, true
+			}
+		case s := <-sigc:
+			if done == nil {
+				unix.Kill(pid, s.(unix.Signal))
+			}
+		case <-timeout:
+			out.TimedOut = true
+			unix.Kill(pid, unix.SIGKILL)
+			timeout = nil
+		case e := <-donec:
+			done = &e
+		}
+	}
+	out.Wall = time.Since(start)
+	out.MaxRSS = done.ru.Maxrss
+	switch {
+	case out.TimedOut:
+		out.ExitCode, out.Signal = 124, 0
+		return &out, nil
+	case stageErr != nil:
+		return nil, stageErr
+	case !ended:
+		return nil, fmt.Errorf("init: exited unexpectedly (%s)", describe(done.ws))
+	}
+	if out.Signal != 0 {
+		out.SignalName = unix.SignalName(unix.Signal(out.Signal))
+		out.ExitCode = 128 + out.Signal
+	}
+	return &out, nil
+}
+
+func describe(ws unix.WaitStatus) string {
+	if ws.Signaled() {
+		return "killed by " + unix.SignalName(ws.Signal())
+	}
+	return fmt.Sprintf("status %d", ws.ExitStatus())
+}
