@@ -110,6 +110,26 @@ func (m Map) SplitAlong(parent Map) Map {
 	return out
 }
 
+// Compose maps a namespace nested in one whose map is outer straight
+// onto outer's parent: inner's outside ids are translated through outer.
+// Lines are split where outer's are, and ids outer does not map dropped.
+func Compose(inner, outer Map) Map {
+	out := inner.SplitAlong(outer)
+	for i, l := range out {
+		out[i].Outside, _ = outer.ToOutside(l.Outside)
+	}
+	return out
+}
+
+// HostKeepID is the map of a user namespace whose parent is the host's
+// that shows the caller as their own id: inside id is the caller, and
+// the subordinate ranges fill the other inside ids in order, as
+// KeepID(id, ...) composed over Rootful(caller, subs).
+func HostKeepID(id, caller uint32, subs []Range) Map {
+	outer := Rootful(caller, subs)
+	return Compose(KeepID(id, uint32(min(outer.Size(), MaxID))), outer)
+}
+
 // Size is the number of ids the map covers.
 func (m Map) Size() uint64 {
 	var n uint64

@@ -31,13 +31,14 @@ type Plan struct {
 
 // Identity says who the payload is and how ids are mapped.
 //
-// The sandbox has two user namespaces. The outer one (U1) is created by
-// the launcher: its inside id 0 is the caller and ids 1.. are the
-// caller's subordinate ids (UIDMap/GIDMap, written by newuidmap and
-// newgidmap, or by sbx itself when Helpers is false). The sandbox's
-// other namespaces and its mounts belong to U1. The payload runs in a
-// nested namespace (U2) with no power over them: NestedUIDMap and
-// NestedGIDMap map U2 onto U1's ids, showing the caller as UID/GID.
+// UIDMap/GIDMap are the maps of the sandbox's user namespace, written by
+// newuidmap and newgidmap (or by sbx itself, one id, when Helpers is
+// false). It owns the sandbox's other namespaces and every mount of the
+// view. Without Root the caller shows as their own ids (UID, GID) and
+// the subordinate ids fill the rest; the payload runs there as the
+// caller, without capabilities. With Root the caller is id 0 and the
+// payload runs in a namespace nested in it (NestedUIDMap, NestedGIDMap:
+// the same ids), as root over that namespace only.
 type Identity struct {
 	Root         bool      `json:"root"`
 	UID          uint32    `json:"uid"`
@@ -96,6 +97,8 @@ type Mount struct {
 	Dest     string  `json:"dest,omitempty"`
 	Target   string  `json:"target,omitempty"`
 	ReadOnly bool    `json:"ro,omitempty"`
+	// Mode is the permission of a tmpfs's root (default 0755).
+	Mode uint32 `json:"mode,omitempty"`
 	// SourceBeneath, when set, is a writable grant of this plan that
 	// contains Source: the sandbox may have planted symlinks there, so
 	// Source is resolved without leaving it (openat2 RESOLVE_BENEATH).

@@ -33,7 +33,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 	}
 	pf("uid map      %s (%s)\n", mapLine(id.UIDMap.String()), how)
 	pf("gid map      %s\n", mapLine(id.GIDMap.String()))
-	pf("payload map  uid %s; gid %s (nested user namespace)\n", mapLine(id.NestedUIDMap.String()), mapLine(id.NestedGIDMap.String()))
+	if len(id.NestedUIDMap) > 0 {
+		pf("payload map  uid %s; gid %s (nested user namespace)\n", mapLine(id.NestedUIDMap.String()), mapLine(id.NestedGIDMap.String()))
+	}
 	ns := []string{"user"}
 	for _, n := range []struct {
 		on   bool

@@ -10,8 +10,15 @@ import (
 	"sbx/idmap"
 )
 
-// ErrUsage is wrapped by every error in what the user asked.
+// ErrUsage is matched (errors.Is) by every error in what the user asked.
 var ErrUsage = errors.New("usage")
+
+// UsageError is an error in what the user asked: a flag, a value, a path.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string        { return e.Err.Error() }
+func (e *UsageError) Unwrap() error        { return e.Err }
+func (e *UsageError) Is(target error) bool { return target == ErrUsage }
 
 // SystemDirs are the host directories the default view shows read-only,
 // in mount order. Those that are symlinks on the host (usr-merge) stay
@@ -23,7 +30,7 @@ var SystemDirs = []string{"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32
 func Resolve(f Flags, h Host) (*Plan, error) {
 	p, err := resolve(f, h)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
+		return nil, &UsageError{Err: err}
 	}
 	return p, nil
 }
@@ -110,24 +117,23 @@ func identity(root bool, h Host, warnings *[]string) Identity {
 		id.Helpers = true
 		id.NewUIDMap, id.NewGIDMap = h.NewUIDMap, h.NewGIDMap
 	}
-	if id.Helpers {
-		id.UIDMap = idmap.Rootful(h.UID, subu)
-		id.GIDMap = idmap.Rootful(h.GID, subg)
-	} else {
-		id.UIDMap = idmap.Single(0, h.UID)
-		id.GIDMap = idmap.Single(0, h.GID)
+	switch {
+	case root && id.Helpers:
+		id.UIDMap, id.GIDMap = idmap.Rootful(h.UID, subu), idmap.Rootful(h.GID, subg)
+	case root:
+		id.UIDMap, id.GIDMap = idmap.Single(0, h.UID), idmap.Single(0, h.GID)
+	case id.Helpers:
+		id.UIDMap, id.GIDMap = idmap.HostKeepID(h.UID, h.UID, subu), idmap.HostKeepID(h.GID, h.GID, subg)
+	default:
+		id.UIDMap, id.GIDMap = idmap.Single(h.UID, h.UID), idmap.Single(h.GID, h.GID)
 	}
-	usize, gsize := uint32(id.UIDMap.Size()), uint32(id.GIDMap.Size())
 	if root {
+		// The payload's own namespace, nested in the sandbox's: the
+		// same ids, split where the outer map's lines are split.
 		id.UID, id.GID = 0, 0
-		id.NestedUIDMap = idmap.Identity(usize)
-		id.NestedGIDMap = idmap.Identity(gsize)
-	} else {
-		id.NestedUIDMap = idmap.KeepID(h.UID, usize)
-		id.NestedGIDMap = idmap.KeepID(h.GID, gsize)
+		id.NestedUIDMap = idmap.Identity(uint32(id.UIDMap.Size())).SplitAlong(id.UIDMap)
+		id.NestedGIDMap = idmap.Identity(uint32(id.GIDMap.Size())).SplitAlong(id.GIDMap)
 	}
-	id.NestedUIDMap = id.NestedUIDMap.SplitAlong(id.UIDMap)
-	id.NestedGIDMap = id.NestedGIDMap.SplitAlong(id.GIDMap)
 	return id
 }
 
@@ -211,7 +217,7 @@ func mounts(f Flags, h Host, hostNet bool) ([]Mount, error) {
 	ms = append(ms,
 		Mount{Op: OpProc, Dest: "/proc", Origin: "default"},
 		Mount{Op: OpDev, Dest: "/dev", Origin: "default"},
-		Mount{Op: OpTmpfs, Dest: "/tmp", Origin: "default: private /tmp"},
+		Mount{Op: OpTmpfs, Dest: "/tmp", Mode: 0o1777, Origin: "default: private /tmp"},
 	)
 	if h.Home != "/" {
 		ms = append(ms, Mount{Op: OpTmpfs, Dest: path.Clean(h.Home), Origin: "default: empty $HOME"})

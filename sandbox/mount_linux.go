@@ -138,7 +138,11 @@ func (v *view) apply(i int, m policy.Mount) error {
 		if m.Dest == "/" {
 			return nil // the root itself
 		}
-		fd, err := newFS("tmpfs", map[string]string{"mode": "0755"}, attrNosuid|attrNodev)
+		mode := m.Mode
+		if mode == 0 {
+			mode = 0o755
+		}
+		fd, err := newFS("tmpfs", map[string]string{"mode": fmt.Sprintf("%04o", mode)}, attrNosuid|attrNodev)
 		if err != nil {
 			return opErr("tmpfs %s", m.Dest)(err)
 		}

@@ -13,47 +13,32 @@ import (
 // Messages of the launcher ⇄ pid1 and pid1 ⇄ exec protocols, one JSON
 // object per SOCK_SEQPACKET packet, named for their sender and event.
 //
-//	launcher → init   msgMapped     the id maps are written; re-exec now
-//	launcher → pid1   msgPlan       the plan to execute
-//	pid1 → launcher   msgWarning    a line for stderr
-//	pid1 → launcher   msgError      a setup stage failed (StageError)
-//	pid1 → launcher   msgStarted    the payload's execve succeeded
-//	pid1 → launcher   msgExecFailed the payload could not be executed
-//	pid1 → launcher   msgExited     the payload ended (code or signal)
-//	pid1 → exec       msgExecSpec   what to execute, and as whom
-//	exec → pid1       msgExecFailed execve failed (else: EOF on close-on-exec)
+//	launcher → init   msgPlan       the plan to execute (sent at once)
+//	launcher → init   msgMapped     the id maps are written: go on
+//	init → launcher   msgWarning    a line for stderr
+//	init → launcher   msgError      setup failed (a StageError)
+//	init → launcher   msgExecFailed the payload could not be executed
+//	init → launcher   msgExited     the payload ended (code or signal)
+//
+// EOF from the launcher tells init that sbx is gone: it exits, and the
+// kernel kills everything in its pid namespace.
 const (
-	msgMapped     = "mapped"
 	msgPlan       = "plan"
+	msgMapped     = "mapped"
 	msgWarning    = "warning"
 	msgError      = "error"
-	msgStarted    = "started"
 	msgExecFailed = "exec-failed"
 	msgExited     = "exited"
-	msgExecSpec   = "exec-spec"
 )
 
 type message struct {
 	Type     string          `json:"type"`
 	Plan     json.RawMessage `json:"plan,omitempty"`
-	Spec     *execSpec       `json:"spec,omitempty"`
 	Text     string          `json:"text,omitempty"`
 	Error    *StageError     `json:"error,omitempty"`
 	ExitCode int             `json:"exit_code,omitempty"`
 	Signal   int             `json:"signal,omitempty"`
 	Core     bool            `json:"core,omitempty"`
-}
-
-// execSpec is the part of the plan the exec stage needs.
-type execSpec struct {
-	Argv     []string `json:"argv"`
-	Env      []string `json:"env"`
-	Cwd      string   `json:"cwd"`
-	Root     bool     `json:"root"`
-	UID      uint32   `json:"uid"`
-	GID      uint32   `json:"gid"`
-	KeepFDs  []int    `json:"keep_fds"`
-	DropCaps bool     `json:"drop_caps"`
 }
 
 const maxPacket = 1 << 20

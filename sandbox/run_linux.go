@@ -75,6 +75,18 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		flags |= unix.CLONE_NEWNET
 	}
 	files, fd := stageFiles(p.KeepFDs, theirs.f)
+	// init is cloned with every capability in its ambient set: its exec
+	// happens before the launcher has written the id maps, and an exec
+	// with an unmapped uid would otherwise leave it none (capabilities(7)).
+	// This spares a second exec (a Go runtime start) after the maps.
+	last, err := lastCap()
+	if err != nil {
+		return nil, fmt.Errorf("launcher: %w", err)
+	}
+	ambient := make([]uintptr, last+1)
+	for c := range ambient {
+		ambient[c] = uintptr(c)
+	}
 	type started struct {
 		pid int
 		err error
@@ -90,18 +102,18 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		// the child exits, not the process: this goroutine keeps its
 		// thread until the child is gone (golang/go#27505).
 		runtime.LockOSThread()
-		proc, err := os.StartProcess("/proc/self/exe", stageArgs(stageInit, fd), &os.ProcAttr{
-			Env: []string{}, Files: files,
-			Sys: &syscall.SysProcAttr{Cloneflags: uintptr(flags), Pdeathsig: unix.SIGKILL},
+		pid, _, err := syscall.StartProcess("/proc/self/exe", stageArgs(stageInit, fd), &syscall.ProcAttr{
+			Env: []string{}, Files: fileFds(files),
+			Sys: &syscall.SysProcAttr{Cloneflags: uintptr(flags), Pdeathsig: unix.SIGKILL, AmbientCaps: ambient},
 		})
 		if err != nil {
 			startc <- started{err: err}
 			return
 		}
-		startc <- started{pid: proc.Pid}
+		startc <- started{pid: pid}
 		var e exited
 		for {
-			_, err := unix.Wait4(proc.Pid, &e.ws, 0, &e.ru)
+			_, err := unix.Wait4(pid, &e.ws, 0, &e.ru)
 			if !errors.Is(err, unix.EINTR) {
 				break
 			}
@@ -124,6 +136,10 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		return nil, err
 	}
 
+	// The plan goes first: init reads it while the helpers run.
+	if err := ours.send(message{Type: msgPlan, Plan: plan}); err != nil {
+		return abort(fmt.Errorf("launcher: send plan: %w", err))
+	}
 	id := p.Identity
 	if id.Helpers {
 		err = userns.WriteWithHelpers(pid, id.NewUIDMap, id.NewGIDMap, id.UIDMap, id.GIDMap)
@@ -135,9 +151,6 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	}
 	if err := ours.send(message{Type: msgMapped}); err != nil {
 		return abort(fmt.Errorf("launcher: %w", err))
-	}
-	if err := ours.send(message{Type: msgPlan, Plan: plan}); err != nil {
-		return abort(fmt.Errorf("launcher: send plan: %w", err))
 	}
 
 	msgs := make(chan message, 4)

@@ -1,18 +1,13 @@
 package sandbox
 
 import (
-	"fmt"
 	"os"
 	"strconv"
 )
 
 // Stage names, carried in argv[0] of the re-executed binary. The payload
 // never sees them: its argv comes from the plan.
-const (
-	stageInit = "sbx:init"
-	stagePID1 = "sbx:pid1"
-	stageExec = "sbx:exec"
-)
+const stageInit = "sbx:init"
 
 // Stage returns the stage that this process is, selected by argv[0], or
 // nil when the process is the sbx command itself. cmd/sbx calls it
@@ -25,15 +20,10 @@ func Stage(args []string) func() int {
 	if err != nil || fd < 3 {
 		return nil
 	}
-	switch args[0] {
-	case stageInit:
-		return func() int { return initMain(fd) }
-	case stagePID1:
-		return func() int { return pid1Main(fd) }
-	case stageExec:
-		return func() int { return execMain(fd) }
+	if args[0] != stageInit {
+		return nil
 	}
-	return nil
+	return func() int { return initMain(fd) }
 }
 
 // stageFiles lays out the descriptors of a child stage: 0, 1 and 2,
@@ -53,11 +43,19 @@ func stageFiles(keep []int, ctl *os.File) ([]*os.File, int) {
 	return files, top + 1
 }
 
-func stageArgs(stage string, fd int) []string {
-	return []string{stage, strconv.Itoa(fd)}
+// fileFds is the descriptor list of syscall.ProcAttr; nil is closed.
+func fileFds(files []*os.File) []uintptr {
+	fds := make([]uintptr, len(files))
+	for i, f := range files {
+		if f == nil {
+			fds[i] = ^uintptr(0)
+		} else {
+			fds[i] = f.Fd()
+		}
+	}
+	return fds
 }
 
-func fatalStage(stage string, err error) int {
-	fmt.Fprintf(os.Stderr, "sbx: %s: %v\n", stage, err)
-	return 125
+func stageArgs(stage string, fd int) []string {
+	return []string{stage, strconv.Itoa(fd)}
 }

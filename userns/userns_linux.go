@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"sbx/idmap"
@@ -93,16 +95,12 @@ func getsubids(user string, group bool) []idmap.Range {
 func WriteWithHelpers(pid int, uidHelper, gidHelper string, uids, gids idmap.Map) error {
 	errs := make(chan error, 2)
 	run := func(helper string, m idmap.Map) {
-		cmd := exec.Command(helper, m.HelperArgs(pid)...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		cmd.Env = []string{}
-		if err := cmd.Run(); err != nil {
-			msg := strings.TrimSpace(stderr.String())
+		args := m.HelperArgs(pid)
+		if msg, err := runHelper(helper, args); err != nil {
 			if msg == "" {
 				msg = err.Error()
 			}
-			errs <- fmt.Errorf("%w: %s %s: %s", ErrHelper, helper, strings.Join(m.HelperArgs(pid), " "), msg)
+			errs <- fmt.Errorf("%w: %s %s: %s", ErrHelper, helper, strings.Join(args, " "), msg)
 			return
 		}
 		errs <- nil
@@ -110,6 +108,46 @@ func WriteWithHelpers(pid int, uidHelper, gidHelper string, uids, gids idmap.Map
 	go run(uidHelper, uids)
 	go run(gidHelper, gids)
 	return errors.Join(<-errs, <-errs)
+}
+
+// runHelper runs a setuid helper with an empty environment and returns
+// what it printed on stderr. It uses syscall.StartProcess: os/exec's
+// extra work (path lookup, pidfd probing) is measurable on the start
+// path of every sandbox.
+func runHelper(path string, args []string) (string, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return "", err
+	}
+	defer r.Close()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		w.Close()
+		return "", err
+	}
+	defer null.Close()
+	pid, _, err := syscall.StartProcess(path, append([]string{path}, args...), &syscall.ProcAttr{
+		Env: []string{}, Files: []uintptr{null.Fd(), null.Fd(), w.Fd()},
+	})
+	w.Close()
+	if err != nil {
+		return "", err
+	}
+	msg, _ := io.ReadAll(io.LimitReader(r, 4096))
+	var ws syscall.WaitStatus
+	for {
+		_, err = syscall.Wait4(pid, &ws, 0, nil)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	if !ws.Exited() || ws.ExitStatus() != 0 {
+		return strings.TrimSpace(string(msg)), fmt.Errorf("%s: exit status %d", path, ws.ExitStatus())
+	}
+	return "", nil
 }
 
 // WriteDirect writes single-id maps as an unprivileged process may: its

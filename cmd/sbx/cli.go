@@ -145,6 +145,11 @@ func run(args []string) int {
 			fmt.Print(runUsage(fs))
 			return 0
 		}
+		// Our values name the flag and the value themselves.
+		var ive *pflag.InvalidValueError
+		if errors.As(err, &ive) && errors.Unwrap(ive) != nil {
+			err = errors.Unwrap(ive)
+		}
 		return fail(fmt.Errorf("run: %w", err))
 	}
 	o.flags.Argv = fs.Args()
@@ -157,7 +162,7 @@ func run(args []string) int {
 	}
 	plan, err := policy.Resolve(o.flags, host)
 	if err != nil {
-		return fail(fmt.Errorf("run: %w", errors.Unwrap(err)))
+		return fail(fmt.Errorf("run: %w", err))
 	}
 	if o.dryRun {
 		if o.json {

@@ -1,0 +1,324 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"sbx/idmap"
+	"sbx/policy"
+)
+
+// forwarded are the signals pid1 passes on to the payload. Those a
+// terminal sends to its foreground process group go to the payload's
+// process group, as the terminal would have done; the others go to the
+// payload process, as kill(1) would.
+var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
+
+func toGroup(s unix.Signal) bool {
+	return s == unix.SIGINT || s == unix.SIGQUIT || s == unix.SIGWINCH
+}
+
+// initMain is the sandbox's PID 1. It was cloned into the new namespaces
+// with every capability in the ambient set, so it still holds them in
+// its user namespace after its exec, although its uid was not mapped
+// yet then. It reads the plan while the launcher writes the id maps,
+// builds the sandbox, starts the payload, and stays as its PID 1: it
+// reaps every orphan and forwards signals until the payload ends, then
+// reports how it ended. Its exit tears the pid namespace down.
+func initMain(fd int) int {
+	// The payload is forked from this thread, whose capability sets are
+	// trimmed for it (they are per thread): keep main on it.
+	runtime.LockOSThread()
+	// A short-lived process with a small heap: collection would only
+	// cost time on the start path.
+	debug.SetGCPercent(-1)
+	unix.CloseOnExec(fd)
+	name := []byte("sbx-init\x00")
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
+	sigc := make(chan os.Signal, 16)
+	signal.Notify(sigc, forwarded...)
+	ctl := &conn{os.NewFile(uintptr(fd), "sbx-ctl")}
+	m, err := ctl.recv()
+	if err != nil || m.Type != msgPlan {
+		return 125 // the launcher has gone or gave up; it reports why
+	}
+	fail := func(op string, err error) int {
+		ctl.send(message{Type: msgError, Error: stageErr("init", op, err)})
+		return 125
+	}
+	var p policy.Plan
+	if err := json.Unmarshal(m.Plan, &p); err != nil {
+		return fail("read plan", err)
+	}
+	if p.Version != policy.PlanVersion {
+		return fail("read plan", fmt.Errorf("plan version %d, want %d", p.Version, policy.PlanVersion))
+	}
+	if m, err := ctl.recv(); err != nil || m.Type != msgMapped {
+		return 125
+	}
+	go func() {
+		ctl.recv() // only EOF can come now: the launcher is gone
+		os.Exit(125)
+	}()
+	if p.Security.NonDumpable {
+		if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+			return fail("set non-dumpable", err)
+		}
+	}
+	if err := setup(&p); err != nil {
+		return fail("", err)
+	}
+	pid, err := startPayload(&p)
+	if err != nil {
+		var ee *ExecError
+		if errors.As(err, &ee) {
+			ctl.send(message{Type: msgExecFailed, ExitCode: ee.Code, Text: ee.Err})
+			return ee.Code
+		}
+		return fail("", err)
+	}
+	debug.SetGCPercent(100)
+	go func() {
+		for s := range sigc {
+			sig := s.(unix.Signal)
+			if !toGroup(sig) || unix.Kill(-pid, sig) != nil {
+				unix.Kill(pid, sig)
+			}
+		}
+	}()
+	ws := reap(pid)
+	out := message{Type: msgExited}
+	switch {
+	case ws.Exited():
+		out.ExitCode = ws.ExitStatus()
+	case ws.Signaled():
+		out.Signal = int(ws.Signal())
+		out.Core = ws.CoreDump()
+	}
+	ctl.send(out)
+	return 0
+}
+
+// reap waits for children until pid has exited and returns its status.
+// Orphans re-parented to pid1 are reaped on the way.
+func reap(pid int) unix.WaitStatus {
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil || got == pid {
+			return ws
+		}
+	}
+}
+
+// setup does, in pid1, everything the plan asks of the namespaces.
+func setup(p *policy.Plan) error {
+	if p.Security.DisableUserns {
+		// bubblewrap's --disable-userns: user namespaces are charged to
+		// every ancestor (ucounts), so with this limit in the sandbox's
+		// namespace none can be created below it (--root: none below the
+		// payload's own). The payload has no capability here to raise it.
+		limit := "0"
+		if p.Identity.Root {
+			limit = "1"
+		}
+		if err := os.WriteFile("/proc/sys/user/max_user_namespaces", []byte(limit), 0); err != nil {
+			return opErr("limit nested user namespaces")(err)
+		}
+	}
+	if p.Namespaces.UTS && p.Hostname != "" {
+		if err := unix.Sethostname([]byte(p.Hostname)); err != nil {
+			return opErr("sethostname %s", p.Hostname)(err)
+		}
+	}
+	if p.Namespaces.Net {
+		if err := loopbackUp(); err != nil {
+			return opErr("bring up lo")(err)
+		}
+	}
+	if err := buildView(p.Mounts); err != nil {
+		return err
+	}
+	if err := unix.Chdir(p.Cwd); err != nil {
+		return opErr("chdir %s", p.Cwd)(err)
+	}
+	return nil
+}
+
+func loopbackUp() error {
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(s)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(s, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(s, unix.SIOCSIFFLAGS, ifr)
+}
+
+// startPayload forks and execs the payload from this (locked) thread,
+// with no Go code in between: what it must not inherit is taken off the
+// thread first. Without --root it runs in the sandbox's user namespace
+// as the caller, whose exec leaves it no permitted, effective or ambient
+// capability; the bounding and inheritable sets are emptied here. With
+// --root it runs as uid 0 in a nested user namespace (its capabilities
+// are over that namespace only; the mounts and the other namespaces
+// belong to the sandbox's).
+func startPayload(p *policy.Plan) (int, error) {
+	sys := &syscall.SysProcAttr{Setsid: p.Security.NewSession}
+	if p.Identity.Root {
+		sys.Cloneflags = unix.CLONE_NEWUSER
+		sys.UidMappings = procIDMap(p.Identity.NestedUIDMap)
+		sys.GidMappings = procIDMap(p.Identity.NestedGIDMap)
+		sys.GidMappingsEnableSetgroups = p.Identity.Helpers
+	}
+	if p.Security.DropCaps {
+		if err := dropThreadCapabilities(); err != nil {
+			return 0, opErr("drop capabilities")(err)
+		}
+	}
+	if p.Security.NoNewPrivs {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return 0, opErr("set no_new_privs")(err)
+		}
+	}
+	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	for _, fd := range p.KeepFDs {
+		for len(files) <= fd {
+			files = append(files, nil)
+		}
+		files[fd] = os.NewFile(uintptr(fd), "fd"+strconv.Itoa(fd))
+	}
+	attr := &syscall.ProcAttr{Env: p.Env, Files: fileFds(files), Sys: sys}
+	return execvp(p.Argv, p.Env, attr)
+}
+
+// execvp starts argv[0] as execvp(3) would: a name without '/' is looked
+// up in the payload's PATH; a file the kernel cannot execute (ENOEXEC)
+// is run by /bin/sh. Failure is an *ExecError: 127 when nothing was
+// found, 126 when something was found but could not be executed.
+func execvp(argv, env []string, attr *syscall.ProcAttr) (int, error) {
+	name := argv[0]
+	if strings.Contains(name, "/") {
+		pid, err := start(name, argv, attr)
+		if err != nil {
+			return 0, &ExecError{Code: execCode(err), Err: fmt.Sprintf("%s: %v", name, err)}
+		}
+		return pid, nil
+	}
+	pathEnv := "/usr/local/bin:/usr/bin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	var denied error
+	for _, dir := range strings.Split(pathEnv, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		file := dir + "/" + name
+		var st unix.Stat_t
+		if unix.Stat(file, &st) != nil || st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			continue
+		}
+		pid, err := start(file, argv, attr)
+		switch {
+		case err == nil:
+			return pid, nil
+		case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+			if denied == nil {
+				denied = fmt.Errorf("%s: %w", file, err)
+			}
+		default:
+			return 0, &ExecError{Code: execCode(err), Err: fmt.Sprintf("%s: %v", file, err)}
+		}
+	}
+	if denied != nil {
+		return 0, &ExecError{Code: 126, Err: denied.Error()}
+	}
+	return 0, &ExecError{Code: 127, Err: name + ": command not found"}
+}
+
+func start(file string, argv []string, attr *syscall.ProcAttr) (int, error) {
+	pid, _, err := syscall.StartProcess(file, argv, attr)
+	if errors.Is(err, unix.ENOEXEC) {
+		pid, _, err = syscall.StartProcess("/bin/sh", append([]string{"sh", file}, argv[1:]...), attr)
+		if errors.Is(err, unix.ENOENT) {
+			err = unix.ENOEXEC
+		}
+	}
+	return pid, err
+}
+
+func execCode(err error) int {
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return 127
+	}
+	return 126
+}
+
+// dropThreadCapabilities empties this thread's bounding, ambient and
+// inheritable sets. Its permitted and effective sets stay (pid1 is done
+// with them); the payload's exec as a non-root user clears those.
+func dropThreadCapabilities() error {
+	last, err := lastCap()
+	if err != nil {
+		return err
+	}
+	for c := 0; c <= last; c++ {
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+			return fmt.Errorf("drop bounding capability %d: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capget: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("capset: %w", err)
+	}
+	return nil
+}
+
+// lastCap is the highest capability the running kernel knows.
+func lastCap() (int, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+func procIDMap(m idmap.Map) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(m))
+	for i, l := range m {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(l.Inside), HostID: int(l.Outside), Size: int(l.Count)}
+	}
+	return out
+}
