@@ -11,7 +11,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
 build: ## build bin/sbx
-	$(GO) build -trimpath -o $(BIN) ./cmd/sbx
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/sbx
 
 vet: ## go vet and gofmt
 	$(GO) vet ./...

@@ -150,6 +150,11 @@ func setup(p *policy.Plan) error {
 			return opErr("bring up lo")(err)
 		}
 	}
+	// A new, empty session keyring: the caller's session keyring (and
+	// the keys it links) is not the payload's business (runc does the same).
+	if _, _, e := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0); e != 0 && e != unix.ENOSYS {
+		return opErr("join a new session keyring")(e)
+	}
 	if err := buildView(p.Mounts); err != nil {
 		return err
 	}

@@ -308,6 +308,10 @@ func (v *view) attach(mnt int, dest, beneath string, dir bool, format string, ar
 	if errors.Is(err, unix.ENOENT) {
 		target, err = v.create(dest, beneath, dir)
 	}
+	var esc *escapeError
+	if errors.As(err, &esc) {
+		return fail(err)
+	}
 	if err != nil {
 		return fail(fmt.Errorf("mount point %s: %w", dest, err))
 	}
@@ -335,10 +339,24 @@ func (v *view) resolve(dest, beneath string) (int, error) {
 	if rel == "" {
 		rel = "."
 	}
-	return unix.Openat2(base, rel, &unix.OpenHow{
+	fd, err := unix.Openat2(base, rel, &unix.OpenHow{
 		Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
 	})
+	if errors.Is(err, unix.EXDEV) {
+		return -1, &escapeError{grant: beneath}
+	}
+	return fd, err
 }
+
+// escapeError says that a path inside a writable grant goes through a
+// symlink that leads out of it.
+type escapeError struct{ grant string }
+
+func (e *escapeError) Error() string {
+	return "a symlink leads out of " + e.grant + ", which the sandbox can write"
+}
+
+func (e *escapeError) Unwrap() error { return unix.EXDEV }
 
 // inRoot turns a sandbox path into one relative to the root descriptor.
 func inRoot(p string) string {
@@ -410,7 +428,7 @@ func openSource(m policy.Mount) (int, error) {
 		Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
 	})
 	if errors.Is(err, unix.EXDEV) {
-		return -1, fmt.Errorf("a symlink leads out of %s, which the sandbox can write", m.SourceBeneath)
+		return -1, &escapeError{grant: m.SourceBeneath}
 	}
 	if err != nil {
 		return -1, err
