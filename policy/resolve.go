@@ -84,7 +84,7 @@ func resolve(f Flags, h Host) (*Plan, error) {
 	}
 	p.KeepFDs = fds
 
-	mounts, err := mounts(f, h, p.Net == "host")
+	mounts, err := mounts(f, h, p.Net == "host", &p.Warnings)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +199,7 @@ func keepFDs(fds []int, h Host) ([]int, error) {
 	return out, nil
 }
 
-func mounts(f Flags, h Host, hostNet bool) ([]Mount, error) {
+func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) {
 	ms := []Mount{{Op: OpTmpfs, Dest: "/", Origin: "default: empty root"}}
 	for _, name := range SystemDirs {
 		for _, e := range h.Root {
@@ -222,8 +222,15 @@ func mounts(f Flags, h Host, hostNet bool) ([]Mount, error) {
 	if h.Home != "/" {
 		ms = append(ms, Mount{Op: OpTmpfs, Dest: path.Clean(h.Home), Origin: "default: empty $HOME"})
 	}
-	if cwdBindable(h.Cwd) {
+	bind, warning, err := cwdPolicy(h.Cwd, path.Clean(h.Home), f.Chdir != "")
+	if err != nil {
+		return nil, err
+	}
+	if bind {
 		ms = append(ms, Mount{Op: OpBind, Source: h.Cwd, Dest: h.Cwd, ReadOnly: true, Origin: "default: working directory"})
+	}
+	if warning != "" {
+		*warnings = append(*warnings, warning)
 	}
 	if hostNet && h.ResolvConf != "" && h.ResolvConfReal != "" && !underAny(h.ResolvConf, "/etc", "/usr") {
 		if d, err := CleanDest(h.ResolvConf); err == nil {
@@ -301,11 +308,35 @@ func mounts(f Flags, h Host, hostNet bool) ([]Mount, error) {
 	return ms, nil
 }
 
-// cwdBindable says whether the caller's working directory is bound into
-// the view: not the root itself, and not inside the kernel's pseudo
-// filesystems, which the sandbox has its own of.
-func cwdBindable(cwd string) bool {
-	return cwd != "/" && !underAny(cwd, "/proc", "/sys", "/dev")
+// cwdPolicy decides what becomes of the caller's working directory. As a
+// rule it is bound read-only at its own path. It is not bound when the
+// view has a private directory there already: "/", $HOME or a directory
+// holding it (binding it would show what the empty $HOME hides, and other
+// users' homes), /tmp; the sandbox still starts there, and the user is
+// told. A directory of the host's kernel or services (/proc, /sys, /dev,
+// /run: sockets there reach host services) is never bound implicitly;
+// starting there is refused unless --chdir says where to start instead.
+func cwdPolicy(cwd, home string, chdir bool) (bind bool, warning string, err error) {
+	switch {
+	case cwd == "/":
+		return false, "", nil
+	case under(home, cwd):
+		if chdir {
+			return false, "", nil
+		}
+		return false, fmt.Sprintf("the working directory %s is or holds $HOME, which the sandbox replaces with an empty directory: it is not shared (grant it with --ro %s or --rw %s)", cwd, cwd, cwd), nil
+	case cwd == "/tmp":
+		if chdir {
+			return false, "", nil
+		}
+		return false, "the working directory /tmp is private in the sandbox: the host's /tmp is not shared (grant it with --ro /tmp)", nil
+	case underAny(cwd, "/proc", "/sys", "/dev", "/run", "/var/run"):
+		if chdir {
+			return false, "", nil
+		}
+		return false, "", fmt.Errorf("the working directory %s holds the host's kernel or service files and is not shared with the sandbox: cd elsewhere, or give --chdir DIR", cwd)
+	}
+	return true, "", nil
 }
 
 // under says whether p is dir or inside it.

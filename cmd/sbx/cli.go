@@ -139,7 +139,20 @@ func runUsage(fs *pflag.FlagSet) string {
 }
 
 func run(args []string) int {
+	begin := time.Now()
 	fs, o := runFlags()
+	// Until the sandbox runs, a failure is still reported to
+	// --json-status, if that much of the command line was understood.
+	fail := func(err error) int {
+		code := fail(err)
+		if o.flags.JSONStatus != "" {
+			if f, ferr := os.OpenFile(o.flags.JSONStatus, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644); ferr == nil {
+				writeStatus(f, nil, err, code, time.Since(begin))
+				f.Close()
+			}
+		}
+		return code
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			fmt.Print(runUsage(fs))
@@ -189,11 +202,10 @@ func run(args []string) int {
 	for _, w := range plan.Warnings {
 		warn(w)
 	}
-	start := time.Now()
 	out, err := sandbox.Run(plan, warn)
 	code := exitCode(out, err, plan)
 	if status != nil {
-		writeStatus(status, out, err, code, time.Since(start))
+		writeStatus(status, out, err, code, time.Since(begin))
 	}
 	return code
 }
