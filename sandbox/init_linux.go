@@ -25,6 +25,19 @@ import (
 // payload process, as kill(1) would.
 var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
 
+// caught are the forwarded signals this process was not started with
+// ignored. A signal the caller ignores (as a shell does SIGINT for a
+// background job) stays ignored, by sbx and, inherited, by the payload.
+func caught() []os.Signal {
+	var out []os.Signal
+	for _, s := range forwarded {
+		if !signal.Ignored(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 func toGroup(s unix.Signal) bool {
 	return s == unix.SIGINT || s == unix.SIGQUIT || s == unix.SIGWINCH
 }
@@ -47,7 +60,7 @@ func initMain(fd int) int {
 	name := []byte("sbx-init\x00")
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
 	sigc := make(chan os.Signal, 16)
-	signal.Notify(sigc, forwarded...)
+	signal.Notify(sigc, caught()...)
 	ctl := &conn{os.NewFile(uintptr(fd), "sbx-ctl")}
 	m, err := ctl.recv()
 	if err != nil || m.Type != msgPlan {
@@ -89,6 +102,7 @@ func initMain(fd int) int {
 		return fail("", err)
 	}
 	debug.SetGCPercent(100)
+	ctl.send(message{Type: msgStarted})
 	go func() {
 		for s := range sigc {
 			sig := s.(unix.Signal)

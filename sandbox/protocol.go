@@ -15,7 +15,7 @@ import (
 //
 //	launcher → init   msgPlan       the plan to execute (sent at once)
 //	launcher → init   msgMapped     the id maps are written: go on
-//	init → launcher   msgWarning    a line for stderr
+//	init → launcher   msgStarted    the payload runs: signals can go to it
 //	init → launcher   msgError      setup failed (a StageError)
 //	init → launcher   msgExecFailed the payload could not be executed
 //	init → launcher   msgExited     the payload ended (code or signal)
@@ -25,7 +25,7 @@ import (
 const (
 	msgPlan       = "plan"
 	msgMapped     = "mapped"
-	msgWarning    = "warning"
+	msgStarted    = "started"
 	msgError      = "error"
 	msgExecFailed = "exec-failed"
 	msgExited     = "exited"

@@ -45,10 +45,9 @@ func (e *HintedError) Error() string { return e.Err.Error() }
 func (e *HintedError) Unwrap() error { return e.Err }
 
 // Run executes the plan: it starts the sandbox, relays signals, enforces
-// the timeout and returns how the payload ended. warn prints a warning
-// line. An error means sbx failed (exit 125), or, as an *ExecError, that
+// the timeout and returns how the payload ended. An error means sbx failed (exit 125), or, as an *ExecError, that
 // the payload could not be executed.
-func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
+func Run(p *policy.Plan) (*Outcome, error) {
 	start := time.Now()
 	plan, err := json.Marshal(p)
 	if err != nil {
@@ -67,7 +66,7 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	// Signals are caught from now on, so that none is lost before the
 	// payload exists; they are forwarded once pid1 is running.
 	sigc := make(chan os.Signal, 16)
-	signal.Notify(sigc, forwarded...)
+	signal.Notify(sigc, caught()...)
 	defer signal.Stop(sigc)
 
 	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
@@ -174,7 +173,9 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	var (
 		out      Outcome
 		stageErr error
-		ended    bool // msgExited or msgExecFailed arrived
+		running  bool          // msgStarted arrived: the payload runs
+		pending  []unix.Signal // signals that came before
+		ended    bool          // msgExited or msgExecFailed arrived
 		done     *exited
 	)
 	for done == nil || msgs != nil {
@@ -185,8 +186,12 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 				continue
 			}
 			switch m.Type {
-			case msgWarning:
-				warn(m.Text)
+			case msgStarted:
+				running = true
+				for _, s := range pending {
+					unix.Kill(pid, s)
+				}
+				pending = nil
 			case msgError:
 				if m.Error != nil {
 					stageErr = m.Error
@@ -197,8 +202,14 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 				out.ExitCode, out.Signal, out.Core, ended = m.ExitCode, m.Signal, m.Core, true
 			}
 		case s := <-sigc:
-			if done == nil {
+			// Until the payload runs, init has no one to pass a
+			// signal to (and Go's default would end it): hold it.
+			switch {
+			case done != nil:
+			case running:
 				unix.Kill(pid, s.(unix.Signal))
+			default:
+				pending = append(pending, s.(unix.Signal))
 			}
 		case <-timeout:
 			out.TimedOut = true

@@ -202,7 +202,7 @@ func run(args []string) int {
 	for _, w := range plan.Warnings {
 		warn(w)
 	}
-	out, err := sandbox.Run(plan, warn)
+	out, err := sandbox.Run(plan)
 	code := exitCode(out, err, plan)
 	if status != nil {
 		writeStatus(status, out, err, code, time.Since(begin))
