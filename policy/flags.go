@@ -168,6 +168,9 @@ func ParseTimeout(arg string) (time.Duration, error) {
 		if err2 != nil || s != s {
 			return 0, fmt.Errorf("--timeout %q: not a duration (e.g. 30s, 5m, 1h30m)", arg)
 		}
+		if s <= 0 {
+			return 0, fmt.Errorf("--timeout %q: must be positive", arg)
+		}
 		if s > float64(1<<62)/float64(time.Second) {
 			return 0, fmt.Errorf("--timeout %q: too long", arg)
 		}

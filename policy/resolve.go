@@ -92,14 +92,13 @@ func resolve(f Flags, h Host) (*Plan, error) {
 
 	p.Cwd = h.Cwd
 	if f.Chdir != "" {
-		d, err := CleanDest(f.Chdir)
-		if err != nil && f.Chdir != "/" {
-			return nil, fmt.Errorf("--chdir %s: %w", f.Chdir, err)
+		if !path.IsAbs(f.Chdir) || strings.ContainsRune(f.Chdir, 0) {
+			return nil, fmt.Errorf("--chdir %q: not an absolute path", f.Chdir)
 		}
-		if f.Chdir == "/" {
-			d = "/"
+		if slices.Contains(strings.Split(f.Chdir, "/"), "..") {
+			return nil, fmt.Errorf("--chdir %q: has a \"..\" component", f.Chdir)
 		}
-		p.Cwd = d
+		p.Cwd = path.Clean(f.Chdir)
 	}
 	return p, nil
 }

@@ -41,6 +41,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"sbx/tests/testenv"
 )
 
 const (
@@ -51,7 +53,6 @@ const (
 	userWithSub  = "sbxtest"
 	userNoSub    = "sbxnosub"
 	noRangesTest = "TestFallbackNoRanges"
-	userPath     = "/usr/local/bin:/usr/bin:/bin"
 	defaultGuard = 30 * time.Second
 	waitDelay    = 3 * time.Second // how long sbx's stdout may stay open after it exits
 )
@@ -113,9 +114,9 @@ func setupLocal() (cleanup func(), err error) {
 
 // buildSbx builds ./cmd/sbx of the module that contains the working directory.
 func buildSbx(out string) error {
-	root, err := moduleRoot()
+	root, err := testenv.ModuleRoot()
 	if err != nil {
-		return err
+		return fmt.Errorf("%w; set %s", err, binEnv)
 	}
 	cmd := exec.Command("go", "build", "-o", out, "./cmd/sbx")
 	cmd.Dir = root
@@ -125,65 +126,44 @@ func buildSbx(out string) error {
 	return nil
 }
 
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory; set " + binEnv)
-		}
-		dir = parent
-	}
-}
-
 // runAsTestUsers is TestMain as root: it never runs a test itself.
 func runAsTestUsers() int {
 	fail := func(err error) int {
 		fmt.Fprintf(os.Stderr, "tests: %v\n", err)
 		return 2
 	}
-	withSub, err := ensureUser(userWithSub, true)
+	quiet := func(string, ...any) {}
+	withSub, err := testenv.EnsureUser(userWithSub, true, quiet)
 	if err != nil {
 		return fail(err)
 	}
-	noSub, err := ensureUser(userNoSub, false)
+	noSub, err := testenv.EnsureUser(userNoSub, false, quiet)
 	if err != nil {
 		return fail(err)
 	}
 
-	dir, err := os.MkdirTemp("", "sbx-tests-")
-	if err != nil {
-		return fail(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return fail(err)
-	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fail(err)
 	}
-	testCopy := filepath.Join(dir, "tests.test")
-	if err := copyFile(exe, testCopy); err != nil {
-		return fail(err)
+	copies := map[string]string{"tests.test": exe}
+	bin := os.Getenv(binEnv)
+	if bin != "" {
+		copies["sbx"] = bin
 	}
-	sbxCopy := filepath.Join(dir, "sbx")
-	if bin := os.Getenv(binEnv); bin != "" {
-		err = copyFile(bin, sbxCopy)
-	} else {
-		err = buildSbx(sbxCopy)
-	}
+	dir, err := testenv.CopyExecutables("sbx-tests-", copies)
 	if err != nil {
 		return fail(err)
 	}
-	if err := os.Chmod(sbxCopy, 0o755); err != nil {
-		return fail(err)
+	defer os.RemoveAll(dir)
+	testCopy, sbxCopy := filepath.Join(dir, "tests.test"), filepath.Join(dir, "sbx")
+	if bin == "" {
+		if err := buildSbx(sbxCopy); err != nil {
+			return fail(err)
+		}
+		if err := os.Chmod(sbxCopy, 0o755); err != nil {
+			return fail(err)
+		}
 	}
 
 	pass, run, skip := testFlags()
@@ -254,207 +234,36 @@ func selects(pattern, name string, ifEmpty bool) bool {
 	return re.MatchString(name)
 }
 
-type testUser struct {
-	name     string
-	uid, gid uint32
-	home     string
-}
-
-func runAs(u testUser, testBin, sbx string, args []string) int {
+func runAs(u testenv.User, testBin, sbx string, args []string) int {
 	cwd, err := os.MkdirTemp("", "sbx-cwd-")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tests: %v\n", err)
 		return 2
 	}
 	defer os.RemoveAll(cwd)
-	if err := os.Chown(cwd, int(u.uid), int(u.gid)); err != nil {
+	if err := os.Chown(cwd, int(u.UID), int(u.GID)); err != nil {
 		fmt.Fprintf(os.Stderr, "tests: %v\n", err)
 		return 2
 	}
-	fmt.Printf("=== harness: %s as %s (uid %d) in %s\n", strings.Join(args, " "), u.name, u.uid, cwd)
-	cmd := exec.Command(testBin, args...)
+	fmt.Printf("=== harness: %s as %s (uid %d) in %s\n", strings.Join(args, " "), u.Name, u.UID, cwd)
+	cmd := testenv.Command(u, testBin, args...)
 	cmd.Dir = cwd
 	cmd.Stdout = os.Stdout
 	cmd.Stderr = os.Stderr
-	cmd.Env = []string{
-		"HOME=" + u.home, "USER=" + u.name, "LOGNAME=" + u.name,
-		"PATH=" + userPath, binEnv + "=" + sbx,
-	}
+	cmd.Env = append(cmd.Env, binEnv+"="+sbx)
 	if v, ok := os.LookupEnv(mustRunEnv); ok {
 		cmd.Env = append(cmd.Env, mustRunEnv+"="+v)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{
-		Uid: u.uid, Gid: u.gid, Groups: []uint32{u.gid}, NoSetGroups: false,
-	}}
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			fmt.Printf("=== harness: run as %s failed: %v\n", u.name, err)
+			fmt.Printf("=== harness: run as %s failed: %v\n", u.Name, err)
 			return ee.ExitCode()
 		}
-		fmt.Fprintf(os.Stderr, "tests: run as %s: %v\n", u.name, err)
+		fmt.Fprintf(os.Stderr, "tests: run as %s: %v\n", u.Name, err)
 		return 2
 	}
 	return 0
-}
-
-// ensureUser creates name if missing and gives it subordinate id ranges
-// (withRanges) or removes every range it has.
-func ensureUser(name string, withRanges bool) (testUser, error) {
-	u, err := user.Lookup(name)
-	if err != nil {
-		var unknown user.UnknownUserError
-		if !errors.As(err, &unknown) {
-			return testUser{}, fmt.Errorf("look up user %s: %w", name, err)
-		}
-		if b, err := exec.Command("useradd", "-m", "-s", "/bin/bash", name).CombinedOutput(); err != nil {
-			return testUser{}, fmt.Errorf("useradd %s: %w: %s", name, err, b)
-		}
-		if u, err = user.Lookup(name); err != nil {
-			return testUser{}, fmt.Errorf("look up user %s after useradd: %w", name, err)
-		}
-	}
-	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-	if err := errors.Join(err1, err2); err != nil {
-		return testUser{}, fmt.Errorf("user %s: %w", name, err)
-	}
-	if fi, err := os.Stat(u.HomeDir); err != nil || !fi.IsDir() {
-		if err := os.MkdirAll(u.HomeDir, 0o700); err != nil {
-			return testUser{}, err
-		}
-		if err := os.Chown(u.HomeDir, int(uid), int(gid)); err != nil {
-			return testUser{}, err
-		}
-	}
-	for _, file := range []string{"/etc/subuid", "/etc/subgid"} {
-		if withRanges {
-			err = addRangeIfMissing(file, name, u.Uid)
-		} else {
-			err = removeRanges(file, name, u.Uid)
-		}
-		if err != nil {
-			return testUser{}, err
-		}
-	}
-	return testUser{name: name, uid: uint32(uid), gid: uint32(gid), home: u.HomeDir}, nil
-}
-
-// subRange is one line of subuid(5)/subgid(5).
-type subRange struct {
-	owner        string
-	start, count uint64
-}
-
-func parseSubIDs(r io.Reader) []subRange {
-	var out []subRange
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Split(line, ":")
-		if len(f) != 3 {
-			continue
-		}
-		start, err1 := strconv.ParseUint(f[1], 10, 64)
-		count, err2 := strconv.ParseUint(f[2], 10, 64)
-		if err1 != nil || err2 != nil || count == 0 {
-			continue
-		}
-		out = append(out, subRange{owner: f[0], start: start, count: count})
-	}
-	return out
-}
-
-// rangesOf returns the ranges in file that belong to the user (by name or uid).
-func rangesOf(file, name, uid string) ([]subRange, error) {
-	b, err := os.ReadFile(file)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []subRange
-	for _, r := range parseSubIDs(bytes.NewReader(b)) {
-		if r.owner == name || r.owner == uid {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
-func addRangeIfMissing(file, name, uid string) error {
-	mine, err := rangesOf(file, name, uid)
-	if err != nil || len(mine) > 0 {
-		return err
-	}
-	b, err := os.ReadFile(file)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	start := uint64(100000)
-	for _, r := range parseSubIDs(bytes.NewReader(b)) {
-		if end := r.start + r.count; end > start {
-			start = end
-		}
-	}
-	if len(b) > 0 && !bytes.HasSuffix(b, []byte("\n")) {
-		b = append(b, '\n')
-	}
-	b = fmt.Appendf(b, "%s:%d:65536\n", name, start)
-	return writeAtomic(file, b)
-}
-
-func removeRanges(file, name, uid string) error {
-	b, err := os.ReadFile(file)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	var kept []string
-	changed := false
-	for _, line := range strings.SplitAfter(string(b), "\n") {
-		owner, _, _ := strings.Cut(strings.TrimSpace(line), ":")
-		if owner == name || owner == uid {
-			changed = true
-			continue
-		}
-		kept = append(kept, line)
-	}
-	if !changed {
-		return nil
-	}
-	return writeAtomic(file, []byte(strings.Join(kept, "")))
-}
-
-func writeAtomic(file string, b []byte) error {
-	tmp := file + ".sbx-tests"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, file)
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // mustRun skips the test, or fails it when CI forbids skips.
@@ -763,14 +572,14 @@ func currentUser(t *testing.T) (name, uid string) {
 func firstSubID(t *testing.T, file string) (uint64, bool) {
 	t.Helper()
 	name, uid := currentUser(t)
-	rs, err := rangesOf(file, name, uid)
+	rs, err := testenv.SubIDRanges(file, name, uid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rs) == 0 {
 		return 0, false
 	}
-	return rs[0].start, true
+	return rs[0].Start, true
 }
 
 // hasHelpers reports whether newuidmap and newgidmap are on this process's PATH.

@@ -34,11 +34,12 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"sbx/tests/testenv"
 )
 
 const (
 	testUser = "sbxtest"
-	subIDs   = testUser + ":100000:65536"
 	warmups  = 10
 	// runTimeout kills a run that hangs; sbx is under construction.
 	runTimeout = 30 * time.Second
@@ -105,64 +106,39 @@ func findSbx(p string) (string, error) {
 // its binary and of sbx in a fresh directory that sbxtest can read, with
 // a working directory sbxtest owns, and exits with its status.
 func reexecAsTestUser(n int, sbx string) error {
-	u, err := ensureUser()
+	logf := func(format string, args ...any) { fmt.Printf("bench: "+format+"\n", args...) }
+	u, err := testenv.EnsureUser(testUser, true, logf)
 	if err != nil {
-		return err
-	}
-	uid := strconv.FormatUint(uint64(u.uid), 10)
-	for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
-		if err := ensureSubIDs(f, u.name, uid); err != nil {
-			return err
-		}
-	}
-
-	dir, err := os.MkdirTemp("/tmp", "sbx-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
 		return err
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
+	dir, err := testenv.CopyExecutables("sbx-bench-", map[string]string{"bench": self, "sbx": sbx})
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
 	benchCopy, sbxCopy := filepath.Join(dir, "bench"), filepath.Join(dir, "sbx")
-	if err := copyFile(self, benchCopy); err != nil {
-		return err
-	}
-	if err := copyFile(sbx, sbxCopy); err != nil {
-		return err
-	}
 	work := filepath.Join(dir, "work")
 	if err := os.Mkdir(work, 0o755); err != nil {
 		return err
 	}
-	if err := os.Chown(work, int(u.uid), int(u.gid)); err != nil {
+	if err := os.Chown(work, int(u.UID), int(u.GID)); err != nil {
 		return err
 	}
 
-	env := []string{
-		"PATH=/usr/local/bin:/usr/bin:/bin",
-		"HOME=" + u.home,
-		"USER=" + u.name,
-		"LOGNAME=" + u.name,
+	cmd := testenv.Command(u, benchCopy, "-n", strconv.Itoa(n), "-sbx", sbxCopy)
+	if rt := fmt.Sprintf("/run/user/%d", u.UID); isDir(rt) {
+		cmd.Env = append(cmd.Env, "XDG_RUNTIME_DIR="+rt)
 	}
-	if rt := "/run/user/" + uid; isDir(rt) {
-		env = append(env, "XDG_RUNTIME_DIR="+rt)
-	}
-	cmd := exec.Command(benchCopy, "-n", strconv.Itoa(n), "-sbx", sbxCopy)
 	cmd.Dir = work
-	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Credential: &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: []uint32{}},
-		Pdeathsig:  syscall.SIGKILL,
-	}
-	fmt.Printf("bench: running as %s (uid %d) from %s\n", u.name, u.uid, dir)
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	fmt.Printf("bench: running as %s (uid %d) from %s\n", u.Name, u.UID, dir)
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("run %s as %s: %w", benchCopy, u.name, err)
+		return fmt.Errorf("run %s as %s: %w", benchCopy, u.Name, err)
 	}
 	// Outlive ^C and SIGTERM, passing them on, to remove dir.
 	sigs := make(chan os.Signal, 1)
@@ -182,96 +158,6 @@ func reexecAsTestUser(n int, sbx string) error {
 		return fmt.Errorf("wait for %s: %w", benchCopy, err)
 	}
 	return nil
-}
-
-// account is a line of passwd(5).
-type account struct {
-	name, home string
-	uid, gid   uint32
-}
-
-func ensureUser() (account, error) {
-	a, err := lookupUser(testUser)
-	if err == nil || !errors.Is(err, errNoUser) {
-		return a, err
-	}
-	out, err := exec.Command("useradd", "-m", "-s", "/bin/bash", testUser).CombinedOutput()
-	if err != nil {
-		return account{}, fmt.Errorf("useradd %s: %w: %s", testUser, err, strings.TrimSpace(string(out)))
-	}
-	fmt.Printf("bench: created user %s\n", testUser)
-	return lookupUser(testUser)
-}
-
-var errNoUser = errors.New("no such user")
-
-// lookupUser reads /etc/passwd itself: os/user would link libc through
-// cgo, and a dynamically linked bench starts its children from a larger
-// RSS (see spawnFloor).
-func lookupUser(name string) (account, error) {
-	data, err := os.ReadFile("/etc/passwd")
-	if err != nil {
-		return account{}, err
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		f := strings.Split(line, ":")
-		if len(f) != 7 || f[0] != name {
-			continue
-		}
-		uid, err1 := strconv.ParseUint(f[2], 10, 32)
-		gid, err2 := strconv.ParseUint(f[3], 10, 32)
-		if err1 != nil || err2 != nil {
-			return account{}, fmt.Errorf("/etc/passwd: bad ids for %s: %q", name, line)
-		}
-		return account{name: name, home: f[5], uid: uint32(uid), gid: uint32(gid)}, nil
-	}
-	return account{}, fmt.Errorf("user %s: %w", name, errNoUser)
-}
-
-// ensureSubIDs appends sbxtest's range to a subuid(5)/subgid(5) file
-// that has no line for the user, by name or by uid.
-func ensureSubIDs(path, name, uid string) error {
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	for line := range strings.SplitSeq(string(data), "\n") {
-		owner, _, _ := strings.Cut(strings.TrimSpace(line), ":")
-		if owner == name || owner == uid {
-			return nil
-		}
-	}
-	add := subIDs + "\n"
-	if len(data) > 0 && data[len(data)-1] != '\n' {
-		add = "\n" + add
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(add); err != nil {
-		f.Close()
-		return fmt.Errorf("append to %s: %w", path, err)
-	}
-	fmt.Printf("bench: added %s to %s\n", subIDs, path)
-	return f.Close()
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
-	}
-	return out.Close()
 }
 
 func isDir(p string) bool {
