@@ -44,7 +44,13 @@ type Flags struct {
 	PreserveFDs []int
 	Timeout     time.Duration
 	JSONStatus  string
-	Argv        []string
+	// Limits as given; MemorySwapSet says --memory-swap was given.
+	Memory, MemorySwap, CPUQuota, Pids, CPUWeight, IOWeight uint64
+	MemorySwapSet                                           bool
+	// Cgroup asks for a delegated cgroup even without a limit (for
+	// accounting and the guaranteed teardown).
+	Cgroup bool
+	Argv   []string
 }
 
 // ParseBind parses the value of --ro or --rw: PATH or PATH:DEST. When

@@ -5,12 +5,15 @@ import "sbx/idmap"
 // Host is what the launcher found out about the machine and the caller
 // before planning (sandbox.ProbeHost fills it). Tests fabricate it.
 type Host struct {
-	UID     uint32
-	GID     uint32
-	User    string
-	Home    string
-	Cwd     string
-	Environ []string
+	UID  uint32
+	GID  uint32
+	User string
+	Home string // $HOME, else the passwd entry's
+	// UserHome is the passwd entry's home, which may differ from $HOME
+	// (sudo -u without -H): both count as homes that are not shared.
+	UserHome string
+	Cwd      string
+	Environ  []string
 
 	// SubUIDs and SubGIDs are the caller's usable subordinate ranges;
 	// SubIDSource names where they came from ("/etc/subuid", "getsubids").
@@ -34,6 +37,14 @@ type Host struct {
 	ResolvConfReal string
 	// OpenFDs are the descriptors open in the launcher above 2.
 	OpenFDs map[int]bool
+
+	// Probed only when a cgroup is asked: the cgroup2 mount point (""
+	// when none), the controllers on cgroup v1, and where the user
+	// manager listens ($XDG_RUNTIME_DIR, $DBUS_SESSION_BUS_ADDRESS).
+	Cgroup2    string
+	CgroupV1   []string
+	RuntimeDir string
+	BusAddress string
 }
 
 // Entry is one entry of the host's root directory.

@@ -26,7 +26,11 @@ type Plan struct {
 	Timeout    time.Duration `json:"timeout,omitempty"`
 	JSONStatus string        `json:"json_status,omitempty"`
 	Security   Security      `json:"security"`
-	Warnings   []string      `json:"warnings,omitempty"`
+	Limits     Limits        `json:"limits"`
+	// Cgroup is set when the sandbox gets a delegated cgroup (limits
+	// asked, or --cgroup); nil means the user manager is never contacted.
+	Cgroup   *CgroupPlan `json:"cgroup,omitempty"`
+	Warnings []string    `json:"warnings,omitempty"`
 }
 
 // Identity says who the payload is and how ids are mapped.
@@ -105,6 +109,19 @@ type Mount struct {
 	SourceBeneath string `json:"source_beneath,omitempty"`
 	// DestBeneath is the same for Dest, relative to the sandbox's root.
 	DestBeneath string `json:"dest_beneath,omitempty"`
+	// NoSymlinks: Source is resolved with no symlink at all
+	// (RESOLVE_NO_SYMLINKS), because it was checked as it stands.
+	NoSymlinks bool `json:"no_symlinks,omitempty"`
 	// Origin says where the operation came from: "default" or the flag.
 	Origin string `json:"origin"`
+}
+
+// CgroupPlan is where the launcher finds the user manager and the
+// cgroup2 hierarchy (facts of the host, recorded so --dry-run shows them).
+type CgroupPlan struct {
+	Mount       string   `json:"mount"`        // the cgroup2 mount point, "" when none
+	V1          []string `json:"v1,omitempty"` // controllers the host has on cgroup v1
+	RuntimeDir  string   `json:"runtime_dir"`
+	BusAddress  string   `json:"bus_address,omitempty"`
+	Controllers []string `json:"controllers"` // what the limits need
 }

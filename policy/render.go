@@ -57,6 +57,32 @@ func (p *Plan) WriteText(w io.Writer) error {
 	s := p.Security
 	pf("security     no_new_privs=%t drop_caps=%t disable_userns=%t new_session=%t die_with_parent=%t\n",
 		s.NoNewPrivs, s.DropCaps, s.DisableUserns, s.NewSession, s.DieWithParent)
+	if l := p.Limits; l.Any() {
+		var parts []string
+		if l.MemoryMax != 0 {
+			parts = append(parts, "memory "+FormatSize(l.MemoryMax)+" (swap "+FormatSize(l.MemorySwapMax)+")")
+		}
+		if l.CPUQuota != 0 {
+			parts = append(parts, fmt.Sprintf("cpus %g", float64(l.CPUQuota)/float64(l.CPUPeriod)))
+		}
+		if l.PidsMax != 0 {
+			parts = append(parts, fmt.Sprintf("pids %d", l.PidsMax))
+		}
+		if l.CPUWeight != 0 {
+			parts = append(parts, fmt.Sprintf("cpu-weight %d", l.CPUWeight))
+		}
+		if l.IOWeight != 0 {
+			parts = append(parts, fmt.Sprintf("io-weight %d", l.IOWeight))
+		}
+		pf("limits       %s (flags)\n", strings.Join(parts, ", "))
+	}
+	if c := p.Cgroup; c != nil {
+		mount := c.Mount
+		if mount == "" {
+			mount = "none found"
+		}
+		pf("cgroup       a scope with Delegate=yes from the systemd user manager; cgroup2 at %s; needs %s\n", mount, strings.Join(append([]string{"no controller"}, c.Controllers...)[min(1, len(c.Controllers)):], " "))
+	}
 	if p.Timeout > 0 {
 		pf("timeout      %s (--timeout)\n", p.Timeout)
 	}

@@ -90,6 +90,9 @@ func resolve(f Flags, h Host) (*Plan, error) {
 	}
 	p.Mounts = mounts
 
+	if err := limits(f, h, p); err != nil {
+		return nil, err
+	}
 	p.Cwd = h.Cwd
 	if f.Chdir != "" {
 		if !path.IsAbs(f.Chdir) || strings.ContainsRune(f.Chdir, 0) {
@@ -221,12 +224,21 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 	if h.Home != "/" {
 		ms = append(ms, Mount{Op: OpTmpfs, Dest: path.Clean(h.Home), Origin: "default: empty $HOME"})
 	}
-	bind, warning, err := cwdPolicy(h.Cwd, path.Clean(h.Home), f.Chdir != "")
+	if u := path.Clean(h.UserHome); path.IsAbs(u) && u != "/" && u != path.Clean(h.Home) {
+		ms = append(ms, Mount{Op: OpTmpfs, Dest: u, Origin: "default: empty home (passwd)"})
+	}
+	homes := []string{path.Clean(h.Home)}
+	if h.UserHome != "" && path.IsAbs(h.UserHome) {
+		homes = append(homes, path.Clean(h.UserHome))
+	}
+	bind, warning, err := cwdPolicy(h.Cwd, homes, f.Chdir != "")
 	if err != nil {
 		return nil, err
 	}
 	if bind {
-		ms = append(ms, Mount{Op: OpBind, Source: h.Cwd, Dest: h.Cwd, ReadOnly: true, Origin: "default: working directory"})
+		// NoSymlinks: the path was checked as the kernel names it; it
+		// must still lead there, through no symlink, when it is bound.
+		ms = append(ms, Mount{Op: OpBind, Source: h.Cwd, Dest: h.Cwd, ReadOnly: true, NoSymlinks: true, Origin: "default: working directory"})
 	}
 	if warning != "" {
 		*warnings = append(*warnings, warning)
@@ -237,18 +249,24 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 		}
 	}
 
+	// The sandbox may have planted symlinks in any writable grant, in
+	// an earlier run: a source inside one is resolved beneath it,
+	// wherever the grant stands on the command line.
+	var rwSources []string
+	for _, fl := range f.FS {
+		if fl.Kind == FSRw {
+			rwSources = append(rwSources, hostPath(fl.Source, h.Cwd))
+		}
+	}
 	type grant struct{ src, dst string }
 	var rw []grant
+	var hides []Mount
 	dests := map[string]string{}
 	for _, fl := range f.FS {
 		m := Mount{Origin: fl.Flag()}
 		switch fl.Kind {
 		case FSRo, FSRw:
-			src := fl.Source
-			if !path.IsAbs(src) {
-				src = path.Join(h.Cwd, src)
-			}
-			src = path.Clean(src)
+			src := hostPath(fl.Source, h.Cwd)
 			dst := fl.Dest
 			if dst == "" {
 				dst = src
@@ -268,12 +286,15 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 				return nil, fmt.Errorf("%s: %s: no such file or directory", fl.Flag(), src)
 			}
 			m.Op, m.Source, m.Dest, m.ReadOnly = OpBind, src, dst, fl.Kind == FSRo
-			for i := len(rw) - 1; i >= 0; i-- {
-				if m.SourceBeneath == "" && under(src, rw[i].src) {
-					m.SourceBeneath = rw[i].src
+			for _, g := range rwSources {
+				if under(src, g) && (src != g || fl.Kind == FSRo) && len(g) > len(m.SourceBeneath) {
+					m.SourceBeneath = g
 				}
-				if m.DestBeneath == "" && under(dst, rw[i].dst) && dst != rw[i].dst {
+			}
+			for i := len(rw) - 1; i >= 0; i-- {
+				if under(dst, rw[i].dst) && dst != rw[i].dst {
 					m.DestBeneath = rw[i].dst
+					break
 				}
 			}
 		case FSTmpfs, FSHide:
@@ -294,6 +315,9 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 		default:
 			return nil, fmt.Errorf("unknown filesystem flag %q", fl.Kind)
 		}
+		if underAny(m.Dest, "/proc", "/dev/pts") {
+			return nil, fmt.Errorf("%s: %s belongs to the sandbox's own /proc or /dev/pts", fl.Flag(), m.Dest)
+		}
 		if prev, ok := dests[m.Dest]; ok {
 			return nil, fmt.Errorf("%s: %s is already the destination of %s", fl.Flag(), m.Dest, prev)
 		}
@@ -301,10 +325,52 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 		if m.Op == OpBind && !m.ReadOnly {
 			rw = append(rw, grant{m.Source, m.Dest})
 		}
+		if m.Op == OpHide {
+			hides = append(hides, m)
+			continue
+		}
+		ms = append(ms, m)
+	}
+	// Masks go on last, so that no later mount can cover one. Inside a
+	// writable grant a mask lasts only this run: the sandbox can move
+	// what it masks elsewhere in the grant for the next one.
+	for _, m := range hides {
+		for _, g := range rw {
+			if under(m.Dest, g.dst) {
+				*warnings = append(*warnings, fmt.Sprintf("%s is inside the writable grant %s: the sandbox can move what it hides elsewhere in it, for later runs", m.Origin, g.dst))
+				break
+			}
+		}
+		// Resolved in the finished view: the grants it lies in are
+		// resolved beneath as for any other destination.
 		ms = append(ms, m)
 	}
 	ms = append(ms, Mount{Op: OpRootRO, Dest: "/", Origin: "default: read-only root"})
 	return ms, nil
+}
+
+// limits fills the plan's limits and, when they or --cgroup ask for
+// one, its cgroup.
+func limits(f Flags, h Host, p *Plan) error {
+	if f.MemorySwapSet && f.Memory == 0 {
+		return fmt.Errorf("--memory-swap %s: goes with --memory", FormatSize(f.MemorySwap))
+	}
+	l := Limits{MemoryMax: f.Memory, PidsMax: f.Pids, CPUWeight: f.CPUWeight, IOWeight: f.IOWeight}
+	if f.Memory != 0 {
+		l.MemorySwapMax = f.MemorySwap // 0 unless --memory-swap
+	}
+	if f.CPUQuota != 0 {
+		l.CPUQuota, l.CPUPeriod = f.CPUQuota, CPUPeriodUS
+	}
+	p.Limits = l
+	if !l.Any() && !f.Cgroup {
+		return nil
+	}
+	p.Cgroup = &CgroupPlan{
+		Mount: h.Cgroup2, V1: slices.Clone(h.CgroupV1), RuntimeDir: h.RuntimeDir, BusAddress: h.BusAddress,
+		Controllers: l.Controllers(),
+	}
+	return nil
 }
 
 // cwdPolicy decides what becomes of the caller's working directory. As a
@@ -315,11 +381,15 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 // told. A directory of the host's kernel or services (/proc, /sys, /dev,
 // /run: sockets there reach host services) is never bound implicitly;
 // starting there is refused unless --chdir says where to start instead.
-func cwdPolicy(cwd, home string, chdir bool) (bind bool, warning string, err error) {
+func cwdPolicy(cwd string, homes []string, chdir bool) (bind bool, warning string, err error) {
+	holdsHome := false
+	for _, h := range homes {
+		holdsHome = holdsHome || under(h, cwd)
+	}
 	switch {
 	case cwd == "/":
 		return false, "", nil
-	case under(home, cwd):
+	case holdsHome:
 		if chdir {
 			return false, "", nil
 		}
@@ -357,14 +427,17 @@ func underAny(p string, dirs ...string) bool {
 func SourcePaths(f Flags, cwd string) []string {
 	var out []string
 	for _, fl := range f.FS {
-		if fl.Kind != FSRo && fl.Kind != FSRw {
-			continue
+		if fl.Kind == FSRo || fl.Kind == FSRw {
+			out = append(out, hostPath(fl.Source, cwd))
 		}
-		src := fl.Source
-		if !path.IsAbs(src) {
-			src = path.Join(cwd, src)
-		}
-		out = append(out, path.Clean(src))
 	}
 	return out
+}
+
+// hostPath makes a source absolute against the caller's directory.
+func hostPath(src, cwd string) string {
+	if !path.IsAbs(src) {
+		src = path.Join(cwd, src)
+	}
+	return path.Clean(src)
 }

@@ -115,7 +115,7 @@ func defaultMounts() []policy.Mount {
 		{Op: policy.OpDev, Dest: "/dev", Origin: "default"},
 		{Op: policy.OpTmpfs, Dest: "/tmp", Mode: 0o1777, Origin: "default: private /tmp"},
 		{Op: policy.OpTmpfs, Dest: "/home/alice", Origin: "default: empty $HOME"},
-		{Op: policy.OpBind, Source: "/home/alice/src", Dest: "/home/alice/src", ReadOnly: true, Origin: "default: working directory"},
+		{Op: policy.OpBind, Source: "/home/alice/src", Dest: "/home/alice/src", ReadOnly: true, NoSymlinks: true, Origin: "default: working directory"},
 		{Op: policy.OpRootRO, Dest: "/", Origin: "default: read-only root"},
 	}
 }
@@ -236,7 +236,7 @@ func TestResolveCwd(t *testing.T) {
 					t.Fatalf("bound = %v, want %v", i >= 0, tt.bound)
 				}
 				if i >= 0 {
-					want := policy.Mount{Op: policy.OpBind, Source: tt.cwd, Dest: tt.cwd, ReadOnly: true, Origin: workdir}
+					want := policy.Mount{Op: policy.OpBind, Source: tt.cwd, Dest: tt.cwd, ReadOnly: true, NoSymlinks: true, Origin: workdir}
 					if p.Mounts[i] != want {
 						t.Fatalf("working directory mount %+v, want %+v", p.Mounts[i], want)
 					}
@@ -369,8 +369,9 @@ func TestResolveFSFlags(t *testing.T) {
 		{Op: policy.OpBind, Source: "/home/alice/out", Dest: "/home/alice/out", Origin: "--rw ../out"},
 		{Op: policy.OpBind, Source: "/a:b", Dest: "/mnt/ab", ReadOnly: true, Origin: "--ro /a:b:/mnt/ab"},
 		{Op: policy.OpTmpfs, Dest: "/scratch", Origin: "--tmpfs /scratch/"},
-		{Op: policy.OpHide, Dest: "/etc/shadow", Origin: "--hide /etc/shadow"},
 		{Op: policy.OpBind, Source: "/data", Dest: "/work", Origin: "--rw /data:/work"},
+		// Masks go last, whatever their place on the command line.
+		{Op: policy.OpHide, Dest: "/etc/shadow", Origin: "--hide /etc/shadow"},
 	}
 	diffMounts(t, userMounts(p), want)
 	diffMounts(t, p.Mounts[:len(p.Mounts)-len(want)-1], defaultMounts()[:len(defaultMounts())-1])
@@ -480,7 +481,8 @@ func TestResolveBeneath(t *testing.T) {
 		{"tmpfs inside a grant", []string{"rw", "/a", "tmpfs", "/a/t"}, "", "/a"},
 		{"hide inside a grant", []string{"rw", "/a:/w", "hide", "/w/secret"}, "", "/w"},
 		{"tmpfs sharing a prefix only", []string{"rw", "/a", "tmpfs", "/ab"}, "", ""},
-		{"grant after the mount", []string{"ro", "/a/b/c", "rw", "/a:/x"}, "", ""},
+		// Sources are resolved beneath every writable grant, in any order.
+		{"grant after the mount", []string{"ro", "/a/b/c", "rw", "/a:/x"}, "/a", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -497,7 +499,7 @@ func TestResolveBeneath(t *testing.T) {
 			if m.SourceBeneath != tt.src || m.DestBeneath != tt.dst {
 				t.Fatalf("%s: source beneath %q, dest beneath %q; want %q, %q", m.Origin, m.SourceBeneath, m.DestBeneath, tt.src, tt.dst)
 			}
-			if ms[0].SourceBeneath != "" || ms[0].DestBeneath != "" {
+			if tt.name != "grant after the mount" && (ms[0].SourceBeneath != "" || ms[0].DestBeneath != "") {
 				t.Fatalf("first flag %s resolved beneath %q, %q", ms[0].Origin, ms[0].SourceBeneath, ms[0].DestBeneath)
 			}
 		})

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,8 +24,35 @@ import (
 // forwarded are the signals pid1 passes on to the payload. Those a
 // terminal sends to its foreground process group go to the payload's
 // process group, as the terminal would have done; the others go to the
-// payload process, as kill(1) would.
-var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
+// payload process, as kill(1) would. SIGCONT resumes a stopped payload
+// (the shell's fg resumes sbx).
+var forwarded = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH, unix.SIGCONT}
+
+// terminating are forwarded signals after which a SIGCONT follows: a
+// payload that stopped itself would otherwise never see them, and sbx
+// would wait for it forever.
+func terminating(s unix.Signal) bool {
+	return s == unix.SIGINT || s == unix.SIGTERM || s == unix.SIGHUP || s == unix.SIGQUIT
+}
+
+// guarded are all other catchable signals: pid1 catches and drops them.
+// The payload runs as the same user and may signal pid1; without a
+// handler of ours, Go's would turn a SIGSEGV or SIGABRT sent by kill(2)
+// into a crash of pid1, with a dump on the caller's terminal.
+func guarded() []os.Signal {
+	var out []os.Signal
+	for n := 1; n <= 64; n++ {
+		s := unix.Signal(n)
+		if s == unix.SIGKILL || s == unix.SIGSTOP || s == unix.SIGCHLD || slices.Contains(forwarded, os.Signal(s)) || signal.Ignored(s) {
+			continue
+		}
+		if n >= 32 && n <= 33 { // glibc's internal real-time signals
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
 
 // caught are the forwarded signals this process was not started with
 // ignored. A signal the caller ignores (as a shell does SIGINT for a
@@ -39,7 +68,7 @@ func caught() []os.Signal {
 }
 
 func toGroup(s unix.Signal) bool {
-	return s == unix.SIGINT || s == unix.SIGQUIT || s == unix.SIGWINCH
+	return s == unix.SIGINT || s == unix.SIGQUIT || s == unix.SIGWINCH || s == unix.SIGCONT
 }
 
 // initMain is the sandbox's PID 1. It was cloned into the new namespaces
@@ -61,21 +90,32 @@ func initMain(fd int) int {
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
 	sigc := make(chan os.Signal, 16)
 	signal.Notify(sigc, caught()...)
+	signal.Notify(make(chan os.Signal, 1), guarded()...)
 	ctl := &conn{os.NewFile(uintptr(fd), "sbx-ctl")}
-	m, err := ctl.recv()
-	if err != nil || m.Type != msgPlan {
-		return 125 // the launcher has gone or gave up; it reports why
-	}
 	fail := func(op string, err error) int {
 		ctl.send(message{Type: msgError, Error: stageErr("init", op, err)})
 		return 125
 	}
+	// The plan is in a sealed memfd at the next descriptor; it is read
+	// while the launcher runs the id-map helpers.
+	planFile := os.NewFile(uintptr(fd+1), "sbx-plan")
+	b, err := io.ReadAll(planFile)
+	planFile.Close()
+	if err != nil {
+		return fail("read plan", err)
+	}
 	var p policy.Plan
-	if err := json.Unmarshal(m.Plan, &p); err != nil {
+	if err := json.Unmarshal(b, &p); err != nil {
 		return fail("read plan", err)
 	}
 	if p.Version != policy.PlanVersion {
 		return fail("read plan", fmt.Errorf("plan version %d, want %d", p.Version, policy.PlanVersion))
+	}
+	// Read while the host's /proc is still there: a --tmpfs over the
+	// view's /proc is refused, but nothing of the view is needed.
+	last, err := lastCap()
+	if err != nil {
+		return fail("read cap_last_cap", err)
 	}
 	if m, err := ctl.recv(); err != nil || m.Type != msgMapped {
 		return 125
@@ -92,7 +132,7 @@ func initMain(fd int) int {
 	if err := setup(&p); err != nil {
 		return fail("", err)
 	}
-	pid, err := startPayload(&p)
+	pid, err := startPayload(&p, last)
 	if err != nil {
 		var ee *ExecError
 		if errors.As(err, &ee) {
@@ -104,10 +144,16 @@ func initMain(fd int) int {
 	debug.SetGCPercent(100)
 	ctl.send(message{Type: msgStarted})
 	go func() {
-		for s := range sigc {
-			sig := s.(unix.Signal)
+		send := func(sig unix.Signal) {
 			if !toGroup(sig) || unix.Kill(-pid, sig) != nil {
 				unix.Kill(pid, sig)
+			}
+		}
+		for s := range sigc {
+			sig := s.(unix.Signal)
+			send(sig)
+			if terminating(sig) {
+				send(unix.SIGCONT)
 			}
 		}
 	}()
@@ -203,7 +249,7 @@ func loopbackUp() error {
 // --root it runs as uid 0 in a nested user namespace (its capabilities
 // are over that namespace only; the mounts and the other namespaces
 // belong to the sandbox's).
-func startPayload(p *policy.Plan) (int, error) {
+func startPayload(p *policy.Plan, lastCap int) (int, error) {
 	sys := &syscall.SysProcAttr{Setsid: p.Security.NewSession}
 	if p.Identity.Root {
 		sys.Cloneflags = unix.CLONE_NEWUSER
@@ -212,7 +258,7 @@ func startPayload(p *policy.Plan) (int, error) {
 		sys.GidMappingsEnableSetgroups = p.Identity.Helpers
 	}
 	if p.Security.DropCaps {
-		if err := dropThreadCapabilities(); err != nil {
+		if err := dropThreadCapabilities(lastCap); err != nil {
 			return 0, opErr("drop capabilities")(err)
 		}
 	}
@@ -300,11 +346,7 @@ func execCode(err error) int {
 // dropThreadCapabilities empties this thread's bounding, ambient and
 // inheritable sets. Its permitted and effective sets stay (pid1 is done
 // with them); the payload's exec as a non-root user clears those.
-func dropThreadCapabilities() error {
-	last, err := lastCap()
-	if err != nil {
-		return err
-	}
+func dropThreadCapabilities(last int) error {
 	for c := 0; c <= last; c++ {
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
 			return fmt.Errorf("drop bounding capability %d: %w", c, err)

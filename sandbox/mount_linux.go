@@ -263,11 +263,12 @@ func (v *view) dev(dest string) error {
 
 // hide masks whatever the view shows at m.Dest: an empty read-only
 // tmpfs over a directory, the null device (read-only) over anything
-// else. Nothing visible there means nothing to hide.
+// else. Nothing there is an error: a mask that masks nothing is most
+// likely a path given as the host names it, not as the sandbox does.
 func (v *view) hide(m policy.Mount) error {
 	fd, err := v.resolve(m.Dest, m.DestBeneath)
 	if errors.Is(err, unix.ENOENT) {
-		return nil
+		return opErr("hide %s", m.Dest)(fmt.Errorf("nothing there in the sandbox's view (--hide takes the path inside the sandbox)"))
 	}
 	if err != nil {
 		return opErr("hide %s", m.Dest)(err)
@@ -412,6 +413,19 @@ func (v *view) mkdirAll(dir, beneath string) (int, error) {
 // inside a writable grant of the same plan is resolved beneath it: the
 // sandbox may have planted symlinks there in an earlier run.
 func openSource(m policy.Mount) (int, error) {
+	if m.NoSymlinks {
+		fd, err := unix.Openat2(unix.AT_FDCWD, m.Source, &unix.OpenHow{
+			Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+		})
+		if errors.Is(err, unix.ELOOP) {
+			return -1, fmt.Errorf("the path now goes through a symlink")
+		}
+		if err != nil {
+			return -1, err
+		}
+		defer unix.Close(fd)
+		return unix.OpenTree(fd, "", cloneFlags|unix.AT_RECURSIVE|unix.AT_EMPTY_PATH)
+	}
 	if m.SourceBeneath == "" {
 		return unix.OpenTree(unix.AT_FDCWD, m.Source, cloneFlags|unix.AT_RECURSIVE)
 	}

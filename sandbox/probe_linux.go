@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"sbx/cgroup"
+
 	"sbx/policy"
 	"sbx/userns"
 )
@@ -26,13 +28,15 @@ func ProbeHost(f policy.Flags) (policy.Host, error) {
 		Paths:   map[string]policy.PathInfo{},
 		OpenFDs: map[int]bool{},
 	}
-	cwd, err := os.Getwd()
+	// The kernel's name for the working directory, not $PWD, which may
+	// lead to it through symlinks (os.Getwd prefers $PWD).
+	cwd, err := unix.Getwd()
 	if err != nil {
 		return h, fmt.Errorf("launcher: working directory: %w", err)
 	}
 	h.Cwd = cwd
 	if u, err := user.LookupId(strconv.Itoa(int(h.UID))); err == nil {
-		h.User, h.Home = u.Username, u.HomeDir
+		h.User, h.Home, h.UserHome = u.Username, u.HomeDir, filepath.Clean(u.HomeDir)
 	}
 	if home := os.Getenv("HOME"); filepath.IsAbs(home) {
 		h.Home = filepath.Clean(home)
@@ -71,6 +75,14 @@ func ProbeHost(f policy.Flags) (policy.Host, error) {
 		if real, err := filepath.EvalSymlinks("/etc/resolv.conf"); err == nil {
 			h.ResolvConfReal = real
 		}
+	}
+	if f.Cgroup || f.Memory != 0 || f.CPUQuota != 0 || f.Pids != 0 || f.CPUWeight != 0 || f.IOWeight != 0 {
+		if mi, err := os.Open("/proc/self/mountinfo"); err == nil {
+			m, _ := cgroup.ParseMountinfo(mi)
+			mi.Close()
+			h.Cgroup2, h.CgroupV1 = m.V2, m.V1
+		}
+		h.RuntimeDir, h.BusAddress = os.Getenv("XDG_RUNTIME_DIR"), os.Getenv("DBUS_SESSION_BUS_ADDRESS")
 	}
 	for _, fd := range f.PreserveFDs {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {

@@ -13,7 +13,6 @@ import (
 // Messages of the launcher ⇄ pid1 and pid1 ⇄ exec protocols, one JSON
 // object per SOCK_SEQPACKET packet, named for their sender and event.
 //
-//	launcher → init   msgPlan       the plan to execute (sent at once)
 //	launcher → init   msgMapped     the id maps are written: go on
 //	init → launcher   msgStarted    the payload runs: signals can go to it
 //	init → launcher   msgError      setup failed (a StageError)
@@ -23,7 +22,6 @@ import (
 // EOF from the launcher tells init that sbx is gone: it exits, and the
 // kernel kills everything in its pid namespace.
 const (
-	msgPlan       = "plan"
 	msgMapped     = "mapped"
 	msgStarted    = "started"
 	msgError      = "error"
@@ -32,13 +30,12 @@ const (
 )
 
 type message struct {
-	Type     string          `json:"type"`
-	Plan     json.RawMessage `json:"plan,omitempty"`
-	Text     string          `json:"text,omitempty"`
-	Error    *StageError     `json:"error,omitempty"`
-	ExitCode int             `json:"exit_code,omitempty"`
-	Signal   int             `json:"signal,omitempty"`
-	Core     bool            `json:"core,omitempty"`
+	Type     string      `json:"type"`
+	Text     string      `json:"text,omitempty"`
+	Error    *StageError `json:"error,omitempty"`
+	ExitCode int         `json:"exit_code,omitempty"`
+	Signal   int         `json:"signal,omitempty"`
+	Core     bool        `json:"core,omitempty"`
 }
 
 const maxPacket = 1 << 20

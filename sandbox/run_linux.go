@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"sbx/cgroup"
 	"sbx/policy"
 	"sbx/userns"
 )
@@ -27,6 +29,8 @@ type Outcome struct {
 	// MaxRSS is the peak resident set of sbx's own processes (the
 	// launcher's children that are not the payload), in KiB.
 	MaxRSS int64 `json:"-"`
+	// Cgroup is what the sandbox's cgroup reported, when it had one.
+	Cgroup *cgroup.Stats `json:"-"`
 }
 
 // Hints for the errors a host typically causes.
@@ -73,7 +77,23 @@ func Run(p *policy.Plan) (*Outcome, error) {
 	if p.Namespaces.Net {
 		flags |= unix.CLONE_NEWNET
 	}
-	files, fd := stageFiles(p.KeepFDs, theirs.f)
+	var cg *cgroupRun
+	if p.Cgroup != nil {
+		// Before any namespace exists: init is cloned straight into
+		// the sandbox leaf, and its cgroup namespace is rooted there.
+		if cg, err = startCgroup(p); err != nil {
+			return nil, err
+		}
+		defer cg.close()
+	}
+	// The plan travels in a sealed memfd: a socket packet would cap it
+	// at the socket buffer (argv and environment can be megabytes).
+	planFile, err := sealedFile("sbx-plan", plan)
+	if err != nil {
+		return nil, fmt.Errorf("launcher: %w", err)
+	}
+	defer planFile.Close()
+	files, fd := stageFiles(p.KeepFDs, theirs.f, planFile)
 	// init is cloned with every capability in its ambient set: its exec
 	// happens before the launcher has written the id maps, and an exec
 	// with an unmapped uid would otherwise leave it none (capabilities(7)).
@@ -101,9 +121,12 @@ func Run(p *policy.Plan) (*Outcome, error) {
 		// the child exits, not the process: this goroutine keeps its
 		// thread until the child is gone (golang/go#27505).
 		runtime.LockOSThread()
+		sys := &syscall.SysProcAttr{Cloneflags: uintptr(flags), Pdeathsig: unix.SIGKILL, AmbientCaps: ambient}
+		if cg != nil {
+			sys.UseCgroupFD, sys.CgroupFD = true, cg.tree.FD()
+		}
 		pid, _, err := syscall.StartProcess("/proc/self/exe", stageArgs(stageInit, fd), &syscall.ProcAttr{
-			Env: []string{}, Files: fileFds(files),
-			Sys: &syscall.SysProcAttr{Cloneflags: uintptr(flags), Pdeathsig: unix.SIGKILL, AmbientCaps: ambient},
+			Env: []string{}, Files: fileFds(files), Sys: sys,
 		})
 		if err != nil {
 			startc <- started{err: err}
@@ -135,10 +158,6 @@ func Run(p *policy.Plan) (*Outcome, error) {
 		return nil, err
 	}
 
-	// The plan goes first: init reads it while the helpers run.
-	if err := ours.send(message{Type: msgPlan, Plan: plan}); err != nil {
-		return abort(fmt.Errorf("launcher: send plan: %w", err))
-	}
 	id := p.Identity
 	if id.Helpers {
 		err = userns.WriteWithHelpers(pid, id.NewUIDMap, id.NewGIDMap, id.UIDMap, id.GIDMap)
@@ -221,6 +240,18 @@ func Run(p *policy.Plan) (*Outcome, error) {
 	}
 	out.Wall = time.Since(start)
 	out.MaxRSS = done.ru.Maxrss
+	if cg != nil {
+		stats := cg.tree.Stats()
+		out.Cgroup = &stats
+		if err := cg.teardown(); err != nil && stageErr == nil && !out.TimedOut {
+			return nil, err
+		}
+		// The kernel's OOM killer may pick init itself: the sandbox was
+		// killed by its memory limit all the same.
+		if !ended && stats.OOMKills > 0 && done.ws.Signaled() && done.ws.Signal() == unix.SIGKILL {
+			out.Signal, ended = int(unix.SIGKILL), true
+		}
+	}
 	switch {
 	case out.TimedOut:
 		out.ExitCode, out.Signal = 124, 0
@@ -242,4 +273,26 @@ func describe(ws unix.WaitStatus) string {
 		return "killed by " + unix.SignalName(ws.Signal())
 	}
 	return fmt.Sprintf("status %d", ws.ExitStatus())
+}
+
+// sealedFile is a memfd holding b, sealed against any change, at offset 0.
+func sealedFile(name string, b []byte) (*os.File, error) {
+	fd, err := unix.MemfdCreate(name, unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("seal %s: %w", name, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

@@ -532,18 +532,7 @@ func TestUnreadableSource(t *testing.T) {
 func TestCwdAboveHome(t *testing.T) {
 	requireUserns(t)
 	t.Parallel()
-	home := os.Getenv("HOME")
-	if home == "" || home == "/" {
-		mustRun(t, "HOME is unset or /")
-	}
-	secret, err := os.CreateTemp(home, ".sbx-secret-")
-	if err != nil {
-		mustRun(t, "cannot create a file in $HOME: "+err.Error())
-	}
-	secret.WriteString("s3cret\n")
-	secret.Close()
-	t.Cleanup(func() { os.Remove(secret.Name()) })
-
+	home, secret := plantHomeSecret(t)
 	parent := filepath.Dir(home)
 	var others []string
 	ents, _ := os.ReadDir(parent)
@@ -557,7 +546,7 @@ func TestCwdAboveHome(t *testing.T) {
 		dir := tc.dir
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			args := append(append(shArgs(script), "sh", secret.Name()), others...)
+			args := append(append(shArgs(script), "sh", secret), others...)
 			r := sbxCmd{args: args, dir: dir}.run(t)
 			switch {
 			case r.code == 125:
@@ -571,4 +560,22 @@ func TestCwdAboveHome(t *testing.T) {
 			}
 		})
 	}
+}
+
+// plantHomeSecret writes a file holding "s3cret" in $HOME, removed at
+// the end of the test, and returns $HOME and the file's path.
+func plantHomeSecret(t *testing.T) (home, secret string) {
+	t.Helper()
+	home = os.Getenv("HOME")
+	if home == "" || home == "/" {
+		mustRun(t, "HOME is unset or /")
+	}
+	f, err := os.CreateTemp(home, ".sbx-secret-")
+	if err != nil {
+		mustRun(t, "cannot create a file in $HOME: "+err.Error())
+	}
+	f.WriteString("s3cret\n")
+	f.Close()
+	t.Cleanup(func() { os.Remove(f.Name()) })
+	return home, f.Name()
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"sbx/cgroup"
 	"sbx/policy"
 	"sbx/sandbox"
 )
@@ -39,7 +40,7 @@ Examples:
   sbx run --rw . -- make                  let the build write the current directory
   sbx run --net host --rw . -- npm ci     fetch dependencies too
   sbx run --root --rw ./rootfs -- chown -R 0:0 /work   act as root over your own ids
-  sbx run --ro ~/data:/data --hide ~/data/secrets -- ./analyze /data
+  sbx run --ro ~/data:/data --hide /data/secrets -- ./analyze /data
   sbx run --timeout 30s --json-status st.json -- ./untrusted
   sbx run --dry-run --json -- ls          print the plan, run nothing
 
@@ -52,8 +53,7 @@ executed; 127 if it was not found.
 // place where errors become messages and exit codes.
 func sbx(args []string) int {
 	if len(args) == 0 {
-		fmt.Fprint(os.Stderr, usage)
-		return exitFailed
+		return fail(errors.New("no command given (try: sbx help)"))
 	}
 	switch args[0] {
 	case "run":
@@ -128,6 +128,19 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.Var(&fdValue{dst: &f.PreserveFDs}, "preserve-fd", "keep descriptor `N` open (repeatable)")
 	fs.Var(&timeoutValue{dst: &f.Timeout}, "timeout", "kill the sandbox after `DURATION` (30s, 5m) and exit 124")
 	fs.Var(&onceValue{name: "json-status", dst: &f.JSONStatus}, "json-status", "write the outcome as JSON to `FILE`")
+	limit := func(name, usage string, dst *uint64, set *bool, parse func(string) (uint64, error)) {
+		if set == nil {
+			set = new(bool)
+		}
+		fs.Var(&uintValue{name: name, dst: dst, set: set, parse: parse}, name, usage)
+	}
+	limit("memory", "memory limit `SIZE` (512M, 2G; swap off unless --memory-swap)", &f.Memory, nil, policy.ParseMemory)
+	limit("memory-swap", "swap `SIZE` allowed on top of --memory", &f.MemorySwap, &f.MemorySwapSet, policy.ParseMemorySwap)
+	limit("cpus", "CPU limit, `N` CPUs (fractions allowed: 0.5, 1.5)", &f.CPUQuota, nil, policy.ParseCPUs)
+	limit("pids", "at most `N` tasks in the sandbox (sbx's init included)", &f.Pids, nil, func(s string) (uint64, error) { return policy.ParseCount("pids", s) })
+	limit("cpu-weight", "CPU weight `N`, 1 to 10000 (default 100)", &f.CPUWeight, nil, func(s string) (uint64, error) { return policy.ParseWeight("cpu-weight", s) })
+	limit("io-weight", "IO weight `N`, 1 to 10000, where the io controller is delegated", &f.IOWeight, nil, func(s string) (uint64, error) { return policy.ParseWeight("io-weight", s) })
+	fs.BoolVar(&f.Cgroup, "cgroup", false, "run in a cgroup delegated by the systemd user manager even without a limit (accounting, guaranteed teardown)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the resolved plan and exit without running anything")
 	fs.BoolVar(&o.json, "json", false, "with --dry-run: print the plan as JSON")
 	return fs, o
@@ -147,7 +160,7 @@ func run(args []string) int {
 		code := fail(err)
 		if o.flags.JSONStatus != "" {
 			if f, ferr := os.OpenFile(o.flags.JSONStatus, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644); ferr == nil {
-				writeStatus(f, nil, err, code, time.Since(begin))
+				writeStatus(f, nil, err, code, time.Since(begin), nil)
 				f.Close()
 			}
 		}
@@ -204,8 +217,16 @@ func run(args []string) int {
 	}
 	out, err := sandbox.Run(plan)
 	code := exitCode(out, err, plan)
+	if out != nil && out.Cgroup != nil && out.Cgroup.OOMKills > 0 {
+		limit := "memory limit " + policy.FormatSize(plan.Limits.MemoryMax)
+		if out.Signal == 9 {
+			fmt.Fprintf(os.Stderr, "sbx: killed: %s reached\n", limit)
+		} else {
+			fmt.Fprintf(os.Stderr, "sbx: %s reached: the kernel killed %d process(es) in the sandbox\n", limit, out.Cgroup.OOMKills)
+		}
+	}
 	if status != nil {
-		writeStatus(status, out, err, code, time.Since(begin))
+		writeStatus(status, out, err, code, time.Since(begin), plan)
 	}
 	return code
 }
@@ -225,8 +246,8 @@ func exitCode(out *sandbox.Outcome, err error, plan *policy.Plan) int {
 	return out.ExitCode
 }
 
-// status is the --json-status object. Limits is filled by the
-// resource-limit reports of later versions.
+// status is the --json-status object. Limits is null unless the sandbox
+// had a cgroup: then it holds what was asked and what the kernel counted.
 type status struct {
 	ExitCode   int             `json:"exit_code"`
 	Signal     int             `json:"signal"`
@@ -238,10 +259,23 @@ type status struct {
 	Limits     json.RawMessage `json:"limits"`
 }
 
-func writeStatus(f *os.File, out *sandbox.Outcome, err error, code int, wall time.Duration) {
+// limitsReport is the "limits" member of --json-status.
+type limitsReport struct {
+	Asked     policy.Limits `json:"asked"`
+	OOMKilled bool          `json:"oom_killed"`
+	cgroup.Stats
+}
+
+func writeStatus(f *os.File, out *sandbox.Outcome, err error, code int, wall time.Duration, plan *policy.Plan) {
 	s := status{ExitCode: code, WallTimeMS: float64(wall.Microseconds()) / 1000, Limits: json.RawMessage("null")}
 	if out != nil {
 		s.Signal, s.SignalName, s.CoreDumped, s.TimedOut = out.Signal, out.SignalName, out.Core, out.TimedOut
+		if out.Cgroup != nil && plan != nil {
+			r := limitsReport{Asked: plan.Limits, OOMKilled: out.Cgroup.OOMKills > 0, Stats: *out.Cgroup}
+			if b, err := json.Marshal(r); err == nil {
+				s.Limits = b
+			}
+		}
 	}
 	if err != nil {
 		s.Error = oneLine(err.Error())

@@ -89,6 +89,28 @@ func (v *fdValue) Set(s string) error {
 func (v *fdValue) String() string { return "" }
 func (v *fdValue) Type() string   { return "fd" }
 
+// uintValue is a number flag that may be given once, parsed by parse.
+type uintValue struct {
+	name  string
+	dst   *uint64
+	set   *bool
+	parse func(string) (uint64, error)
+}
+
+func (v *uintValue) Set(s string) error {
+	if *v.set {
+		return fmt.Errorf("--%s given twice", v.name)
+	}
+	n, err := v.parse(s)
+	if err != nil {
+		return err
+	}
+	*v.dst, *v.set = n, true
+	return nil
+}
+func (v *uintValue) String() string { return "" }
+func (v *uintValue) Type() string   { return "value" }
+
 type timeoutValue struct {
 	dst *time.Duration
 	set bool

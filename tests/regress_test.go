@@ -1,0 +1,140 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Regression tests for escapes and failures found by red-teaming sbx.
+
+// TestCwdThroughSymlink starts sbx in a directory reached through a
+// symlink (to / and to $HOME), with $PWD naming the symlink: the rule
+// for the working directory must judge the directory itself, or the
+// whole host (or the real home) is bound into the view.
+func TestCwdThroughSymlink(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	home, secret := plantHomeSecret(t)
+	dir := t.TempDir()
+	for name, target := range map[string]string{"rootlink": "/", "homelink": home} {
+		link := filepath.Join(dir, name)
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := append(os.Environ(), "PWD="+link)
+			// Through the cwd: ./NAME when it is $HOME, ./home/u/NAME when it is /.
+			args := append(shArgs(`cat "$1" ./"$2" ./"$3" 2>/dev/null; true`), "sh", secret, filepath.Base(secret), strings.TrimPrefix(secret, "/"))
+			r := sbxCmd{args: args, dir: link, env: env}.run(t)
+			if strings.Contains(r.stdout, "s3cret") {
+				t.Fatalf("started in %s -> %s, the payload read a file of $HOME\n%s", link, target, r)
+			}
+		})
+	}
+}
+
+// TestPID1Signals: the payload runs as the same user as sbx's PID 1 and
+// may signal it. A SIGSEGV, SIGABRT or SIGBUS sent with kill(2) must not
+// crash it (and turn the run into an sbx failure with a Go dump).
+func TestPID1Signals(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	for _, root := range []bool{false, true} {
+		var flags []string
+		if root {
+			flags = []string{"--root"}
+		}
+		r := sh(t, `for s in SEGV ABRT BUS FPE ILL TRAP SYS; do kill -$s 1; done; sleep 0.3; echo alive; exit 7`, flags...)
+		if r.code != 7 || !strings.Contains(r.stdout, "alive") || strings.Contains(r.stderr, "goroutine") {
+			t.Errorf("root=%v: after signalling PID 1: exit %d\n%s", root, r.code, r)
+		}
+	}
+}
+
+// TestHideCannotBeUndone: a mask applies whatever the order of the
+// flags, and a mask of something the view does not show is an error
+// (most likely a host path given where the sandbox's was meant).
+func TestHideCannotBeUndone(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "sub", "secret"), "s3cret", 0o600)
+	r := sh(t, `cat `+dir+`/sub/secret; true`, "--hide", dir+"/sub", "--ro", dir)
+	if r.code != 0 || strings.Contains(r.stdout, "s3cret") {
+		t.Errorf("--hide before the --ro that shows it: exit %d\n%s", r.code, r)
+	}
+	r = sh(t, `cat /data/sub/secret; true`, "--ro", dir+":/data", "--hide", dir+"/sub")
+	if r.code != 125 || len(r.stderrLines()) != 1 || !strings.Contains(r.stderr, "hide "+dir+"/sub") {
+		t.Errorf("--hide of a host path the view does not show: want 125 naming it\n%s", r)
+	}
+}
+
+// TestSourceBeneathAnyGrant: a source inside a writable grant is
+// resolved beneath it even when the grant comes later on the command
+// line: a symlink planted there cannot lead the bind elsewhere.
+func TestSourceBeneathAnyGrant(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	proj, outside := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(outside, "secret"), "s3cret", 0o600)
+	if err := os.Symlink(outside, filepath.Join(proj, "data")); err != nil {
+		t.Fatal(err)
+	}
+	r := sh(t, `cat /data/secret; true`, "--ro", proj+"/data:/data", "--rw", proj)
+	if strings.Contains(r.stdout, "s3cret") || r.code != 125 || !strings.Contains(r.stderr, "symlink") {
+		t.Errorf("a symlink in a later --rw grant led the bind out: exit %d\n%s", r.code, r)
+	}
+}
+
+// TestStoppedPayload: a payload that stopped itself still ends on
+// SIGTERM to sbx (sbx follows a terminating signal with SIGCONT).
+func TestStoppedPayload(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	s := startSbx(t, sbxCmd{args: shArgs(`echo ready; kill -STOP $$; echo resumed`)})
+	if !s.stdout.waitFor("ready", 15*time.Second) {
+		t.Fatalf("payload never said ready; stderr %q", s.stderr)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := syscall.Kill(s.cmd.Process.Pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := s.wait(t, 10*time.Second); code != 128+int(syscall.SIGTERM) {
+		t.Errorf("SIGTERM to sbx with a stopped payload: exit %d, want 143; stderr %q", code, s.stderr)
+	}
+}
+
+// TestLargeCommandLine: argv and environment far beyond a socket
+// buffer (the plan used to travel in one packet).
+func TestLargeCommandLine(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	args := append(shArgs(`echo $#`), "sh")
+	for i := 0; i < 8; i++ {
+		args = append(args, strings.Repeat("a", 100000))
+	}
+	r := sbxCmd{args: args}.run(t)
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "8" {
+		t.Errorf("800 KB of arguments: exit %d\n%s", r.code, r)
+	}
+}
+
+// TestOwnProcRefused: the sandbox's /proc and /dev/pts are sbx's to
+// make; covering them is refused up front.
+func TestOwnProcRefused(t *testing.T) {
+	t.Parallel()
+	for _, flags := range [][]string{{"--tmpfs", "/proc"}, {"--ro", "/etc:/proc"}, {"--tmpfs", "/proc/sys"}, {"--tmpfs", "/dev/pts"}, {"--root", "--tmpfs", "/proc"}} {
+		r := runSbx(t, append(append([]string{"run"}, flags...), "--", "true")...)
+		if r.code != 125 || len(r.stderrLines()) != 1 {
+			t.Errorf("%q: want 125 with one line\n%s", flags, r)
+		}
+	}
+}
