@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO      ?= go
 BIN     ?= bin/sbx
-PKGS    := ./cmd/... ./idmap/... ./policy/... ./userns/... ./sandbox/...
+PKGS    := ./cmd/... ./idmap/... ./policy/... ./userns/... ./sandbox/... ./cgroup/... ./tests/vm/...
 FUZZTIME ?= 10s
 
 .PHONY: help build test test-unit test-integration vet fuzz bench demo clean
@@ -15,7 +15,7 @@ build: ## build bin/sbx
 
 vet: ## go vet and gofmt
 	$(GO) vet ./...
-	@test -z "$$(gofmt -l cmd idmap policy userns sandbox tests)" || { gofmt -l cmd idmap policy userns sandbox tests; exit 1; }
+	@test -z "$$(gofmt -l cmd idmap policy userns sandbox cgroup tests)" || { gofmt -l cmd idmap policy userns sandbox cgroup tests; exit 1; }
 
 test: vet test-unit test-integration ## everything this machine can run
 
@@ -26,7 +26,7 @@ test-integration: build ## drive bin/sbx as an unprivileged user (as root: creat
 	SBX_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v ./tests/
 
 fuzz: ## run every fuzz target for FUZZTIME
-	@for pkg in ./idmap ./policy; do \
+	@for pkg in ./idmap ./policy ./cgroup; do \
 	  for t in $$($(GO) test -list 'Fuzz.*' $$pkg | grep ^Fuzz); do \
 	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; done
@@ -36,6 +36,15 @@ bench: build ## time sbx against bubblewrap and unshare (as an unprivileged user
 
 demo: build ## build and run a sample sandbox
 	./$(BIN) run -- sh -c 'echo "inside: uid=$$(id -u) pid=$$$$ host=$$(hostname)"; ls /; cat /proc/self/status | grep -E "^(Cap|NoNewPrivs)"'
+
+.PHONY: test-vm vm-shell
+test-vm: ## the integration tests in a QEMU VM: systemd, cgroup v2 controllers, a login session (root builds the cache once)
+	$(GO) build -o bin/sbx-vm ./tests/vm
+	./bin/sbx-vm -go $(GO)
+
+vm-shell: ## run CMD in the test VM as sbxtest (VM_ROOT=1: as root), e.g. make vm-shell CMD='systemctl --user status'
+	$(GO) build -o bin/sbx-vm ./tests/vm
+	./bin/sbx-vm -go $(GO) $(if $(VM_ROOT),-root) -cmd '$(subst ','\'',$(or $(value CMD),id; systemctl --user is-system-running; cat /proc/self/cgroup))'
 
 clean:
 	rm -rf bin
