@@ -137,6 +137,7 @@ type Stats struct {
 	CPUUsageUS  uint64 `json:"cpu_usage_us"`
 	CPUUserUS   uint64 `json:"cpu_user_us"`
 	CPUSystemUS uint64 `json:"cpu_system_us"`
+	NrThrottled uint64 `json:"cpu_nr_throttled,omitempty"`
 	PidsPeak    uint64 `json:"pids_peak,omitempty"`
 }
 
@@ -148,6 +149,7 @@ func (t *Tree) Stats() Stats {
 	}
 	if m, err := readFlat(filepath.Join(t.Sandbox, "cpu.stat")); err == nil {
 		s.CPUUsageUS, s.CPUUserUS, s.CPUSystemUS = m["usage_usec"], m["user_usec"], m["system_usec"]
+		s.NrThrottled = m["nr_throttled"]
 	}
 	s.MemoryPeak = readUint(filepath.Join(t.Sandbox, "memory.peak"))
 	s.PidsPeak = readUint(filepath.Join(t.Sandbox, "pids.peak"))

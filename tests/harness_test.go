@@ -169,6 +169,21 @@ func runAsTestUsers() int {
 	pass, run, skip := testFlags()
 	failed := false
 
+	// The host tier of the limit tests: a real systemd --user for the
+	// test user (this host's PID 1 is not systemd). Its cgroup v2 has no
+	// controllers, so the tests that need them run in the VM tier only.
+	mgr, err := testenv.StartUserManager(withSub)
+	if err != nil {
+		fmt.Printf("=== harness: no user manager for %s: %v\n", withSub.Name, err)
+	} else {
+		fmt.Printf("=== harness: systemd --user for %s, XDG_RUNTIME_DIR=%s, clients in %s\n", withSub.Name, mgr.RuntimeDir, mgr.Clients)
+		defer mgr.Stop()
+	}
+	if skip != "" {
+		skip += "|"
+	}
+	skip += "^TestLimitReal"
+
 	// First run: everything but TestFallbackNoRanges, as the user with ranges.
 	args := append([]string{}, pass...)
 	if run != "" {
@@ -180,14 +195,14 @@ func runAsTestUsers() int {
 		skipFirst = skip + "|" + skipFirst
 	}
 	args = append(args, "-test.skip="+skipFirst)
-	if code := runAs(withSub, testCopy, sbxCopy, args); code != 0 {
+	if code := runAs(withSub, testCopy, sbxCopy, args, mgr); code != 0 {
 		failed = true
 	}
 
 	// Second run: TestFallbackNoRanges as the user without ranges, unless filtered out.
 	if selects(run, noRangesTest, true) && !selects(skip, noRangesTest, false) {
 		args := append(append([]string{}, pass...), "-test.run=^"+noRangesTest+"$")
-		if code := runAs(noSub, testCopy, sbxCopy, args); code != 0 {
+		if code := runAs(noSub, testCopy, sbxCopy, args, nil); code != 0 {
 			failed = true
 		}
 	}
@@ -234,7 +249,9 @@ func selects(pattern, name string, ifEmpty bool) bool {
 	return re.MatchString(name)
 }
 
-func runAs(u testenv.User, testBin, sbx string, args []string) int {
+// runAs runs the test binary as u; with mgr, inside the user manager's
+// clients cgroup and with its XDG_RUNTIME_DIR.
+func runAs(u testenv.User, testBin, sbx string, args []string, mgr *testenv.UserManager) int {
 	cwd, err := os.MkdirTemp("", "sbx-cwd-")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tests: %v\n", err)
@@ -253,6 +270,16 @@ func runAs(u testenv.User, testBin, sbx string, args []string) int {
 	cmd.Env = append(cmd.Env, binEnv+"="+sbx)
 	if v, ok := os.LookupEnv(mustRunEnv); ok {
 		cmd.Env = append(cmd.Env, mustRunEnv+"="+v)
+	}
+	if mgr != nil {
+		cg, err := mgr.ClientsFD()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "tests: %v\n", err)
+			return 2
+		}
+		defer cg.Close()
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cg.Fd())
+		cmd.Env = append(cmd.Env, "XDG_RUNTIME_DIR="+mgr.RuntimeDir)
 	}
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError

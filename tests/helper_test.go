@@ -51,6 +51,23 @@ func helperMain(args []string) int {
 		if err == nil {
 			c.Close()
 		}
+	case "alloc": // alloc MIB: allocate and touch MIB mebibytes, then print ok
+		if !need(1) {
+			return 2
+		}
+		n, perr := strconv.Atoi(args[0])
+		if perr != nil {
+			return 2
+		}
+		chunks := make([][]byte, 0, n)
+		for i := 0; i < n; i++ {
+			c := make([]byte, 1<<20)
+			for j := 0; j < len(c); j += 4096 {
+				c[j] = 1
+			}
+			chunks = append(chunks, c)
+		}
+		runtime.KeepAlive(chunks)
 	case "loopback": // listen on 127.0.0.1:0, connect, exchange a byte
 		if !need(0) {
 			return 2

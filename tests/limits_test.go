@@ -1,0 +1,255 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Resource limits. Three kinds of test:
+//   - anywhere: fail-closed errors, and that a run without a limit never
+//     contacts the user manager;
+//   - with a user manager (the harness starts one on hosts without
+//     systemd; the VM has a real session): the scope, the cgroup
+//     namespace, the report and the teardown;
+//   - TestLimitReal*, with controllers delegated (the VM only; the host
+//     harness leaves them out): limits enforced and reported.
+
+type limitReport struct {
+	ExitCode int `json:"exit_code"`
+	Signal   int `json:"signal"`
+	Limits   *struct {
+		OOMKilled   bool   `json:"oom_killed"`
+		OOMKills    uint64 `json:"oom_kills"`
+		MemoryPeak  uint64 `json:"memory_peak_bytes"`
+		CPUUsageUS  uint64 `json:"cpu_usage_us"`
+		NrThrottled uint64 `json:"cpu_nr_throttled"`
+		PidsPeak    uint64 `json:"pids_peak"`
+	} `json:"limits"`
+}
+
+func readReport(t *testing.T, file string) limitReport {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r limitReport
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("--json-status: %v\n%s", err, b)
+	}
+	return r
+}
+
+// requireManager needs a systemd user manager reachable the way sbx
+// looks for it.
+func requireManager(t *testing.T) {
+	t.Helper()
+	rt := os.Getenv("XDG_RUNTIME_DIR")
+	if rt == "" {
+		mustRun(t, "no XDG_RUNTIME_DIR: no user manager")
+		return
+	}
+	if _, err := os.Stat(filepath.Join(rt, "systemd", "private")); err != nil {
+		mustRun(t, "no user manager at "+rt+": "+err.Error())
+	}
+}
+
+// requireControllers needs cpu, memory and pids delegated (the VM).
+func requireControllers(t *testing.T) {
+	t.Helper()
+	requireManager(t)
+	if os.Getenv("SBX_TEST_VM") != "1" {
+		mustRun(t, "no delegated cgroup v2 controllers outside the VM tier")
+	}
+}
+
+// scopesLeft lists the user manager's sbx scopes, waiting up to d for
+// there to be none.
+func scopesLeft(t *testing.T, d time.Duration) string {
+	t.Helper()
+	var out string
+	for deadline := time.Now().Add(d); ; time.Sleep(50 * time.Millisecond) {
+		b, err := exec.Command("systemctl", "--user", "list-units", "--all", "--no-legend", "--plain", "sbx-*").CombinedOutput()
+		if err != nil {
+			t.Fatalf("systemctl --user: %v\n%s", err, b)
+		}
+		out = strings.TrimSpace(string(b))
+		if out == "" || time.Now().After(deadline) {
+			return out
+		}
+	}
+}
+
+// TestLimitsNoManagerContact: a run without a limit never talks to the
+// user manager; a run with one does (and fails closed when what answers
+// is not a user manager).
+func TestLimitsNoManagerContact(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	rt, err := os.MkdirTemp("", "sbx-rt-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(rt) })
+	if err := os.Mkdir(filepath.Join(rt, "systemd"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var contacts atomic.Int32
+	for _, p := range []string{filepath.Join(rt, "systemd", "private"), filepath.Join(rt, "bus")} {
+		l, err := net.Listen("unix", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				contacts.Add(1)
+				c.Close()
+			}
+		}()
+	}
+	env := append(os.Environ(), "XDG_RUNTIME_DIR="+rt, "DBUS_SESSION_BUS_ADDRESS=unix:path="+filepath.Join(rt, "bus"))
+	r := sbxCmd{args: []string{"run", "--", "true"}, env: env}.run(t)
+	if r.code != 0 || contacts.Load() != 0 {
+		t.Fatalf("a run without a limit: exit %d, %d connections to the user manager's sockets\n%s", r.code, contacts.Load(), r)
+	}
+	r = sbxCmd{args: []string{"run", "--pids", "10", "--", "true"}, env: env}.run(t)
+	if r.code != 125 || contacts.Load() == 0 || !strings.HasPrefix(r.stderr, "sbx: ") {
+		t.Fatalf("--pids against a socket that is no user manager: exit %d, %d connections\n%s", r.code, contacts.Load(), r)
+	}
+}
+
+// TestLimitsFailClosed: a limit that cannot be enforced is exit 125
+// with what is missing and the fix, never a silent run without it.
+func TestLimitsFailClosed(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	env := append(os.Environ(), "XDG_RUNTIME_DIR=/nonexistent", "DBUS_SESSION_BUS_ADDRESS=")
+	for _, flags := range [][]string{{"--memory", "64M"}, {"--cpus", "0.5"}, {"--pids", "32"}, {"--cgroup"}} {
+		r := sbxCmd{args: append(append([]string{"run"}, flags...), "--", "sh", "-c", "echo ran"), env: env}.run(t)
+		lines := r.stderrLines()
+		if r.code != 125 || strings.Contains(r.stdout, "ran") || len(lines) != 2 ||
+			!strings.Contains(lines[0], "user manager") || !strings.HasPrefix(lines[1], "sbx: hint: ") || !strings.Contains(lines[1], "enable-linger") {
+			t.Errorf("%q without a user manager: want 125, the problem and its fix\n%s", flags, r)
+		}
+	}
+	for _, flags := range [][]string{{"--memory", "banana"}, {"--memory", "64"}, {"--cpus", "0"}, {"--pids", "-1"}, {"--memory-swap", "1G"}, {"--cpu-weight", "0"}, {"--memory", "1G", "--memory", "2G"}} {
+		r := runSbx(t, append(append([]string{"run"}, flags...), "--", "true")...)
+		if r.code != 125 || len(r.stderrLines()) != 1 {
+			t.Errorf("%q: want 125 with one line\n%s", flags, r)
+		}
+	}
+}
+
+// TestCgroupScope: with --cgroup the sandbox lives in a scope the user
+// manager delegates; its cgroup namespace is rooted at the sandbox's
+// leaf; the report counts CPU time; nothing is left afterwards.
+func TestCgroupScope(t *testing.T) {
+	requireUserns(t)
+	requireManager(t)
+	status := filepath.Join(t.TempDir(), "st.json")
+	r := sh(t, `cat /proc/self/cgroup`, "--cgroup", "--json-status", status)
+	if r.code != 0 || !strings.Contains(r.stdout, "0::/\n") {
+		t.Fatalf("--cgroup: want the payload at the root of its cgroup namespace\n%s", r)
+	}
+	if rep := readReport(t, status); rep.Limits == nil || rep.Limits.CPUUsageUS == 0 {
+		t.Errorf("--json-status has no cgroup report: %+v", rep)
+	}
+	if left := scopesLeft(t, 5*time.Second); left != "" {
+		t.Errorf("scopes left after the run:\n%s", left)
+	}
+	// Killed with SIGKILL, with children in the background.
+	s := startSbx(t, sbxCmd{args: shArgs(`sleep 100 & sleep 100 & echo ready; wait`, "--cgroup")})
+	if !s.stdout.waitFor("ready", 30*time.Second) {
+		t.Fatalf("payload never said ready; stderr %q", s.stderr)
+	}
+	syscall.Kill(s.cmd.Process.Pid, syscall.SIGKILL)
+	s.wait(t, 10*time.Second)
+	if left := scopesLeft(t, 5*time.Second); left != "" {
+		t.Errorf("scopes left after SIGKILL of sbx:\n%s", left)
+	}
+}
+
+// TestLimitsControllerMissing: a limit whose controller the user
+// manager does not delegate (io, here: neither tier delegates it; on
+// hosts without systemd, none is) fails closed with the fix.
+func TestLimitsControllerMissing(t *testing.T) {
+	requireUserns(t)
+	requireManager(t)
+	r := sh(t, `echo ran`, "--io-weight", "100")
+	lines := r.stderrLines()
+	if r.code != 125 || strings.Contains(r.stdout, "ran") || len(lines) != 2 || !strings.Contains(lines[0], "io controller") || !strings.Contains(lines[1], "Delegate=") {
+		t.Errorf("--io-weight without the io controller: want 125, what is missing and the fix\n%s", r)
+	}
+	if left := scopesLeft(t, 5*time.Second); left != "" {
+		t.Errorf("scopes left after a refused run:\n%s", left)
+	}
+}
+
+// TestLimitRealMemory: under --memory 64M a program allocating 512 MiB
+// is killed, and reported as killed by the limit; 137 is its status.
+func TestLimitRealMemory(t *testing.T) {
+	requireUserns(t)
+	requireControllers(t)
+	status := filepath.Join(t.TempDir(), "st.json")
+	r := helper(t, []string{"--memory", "64M", "--json-status", status}, "alloc", "512")
+	if r.code != 137 || !strings.Contains(r.stderr, "sbx: killed: memory limit 64M reached") {
+		t.Errorf("512 MiB under --memory 64M: want 137 and the report\n%s", r)
+	}
+	rep := readReport(t, status)
+	// memory.peak may pass memory.max by the charge that triggered the OOM kill.
+	if rep.Limits == nil || !rep.Limits.OOMKilled || rep.Limits.MemoryPeak > 65<<20 {
+		t.Errorf("--json-status: %+v", rep.Limits)
+	}
+	r = helper(t, []string{"--memory", "256M"}, "alloc", "64")
+	if r.code != 0 {
+		t.Errorf("64 MiB under --memory 256M: want 0\n%s", r)
+	}
+}
+
+// TestLimitRealPids: under --pids 32 a fork bomb stops at 32 tasks
+// (sbx's init included) and sbx returns.
+func TestLimitRealPids(t *testing.T) {
+	requireUserns(t)
+	requireControllers(t)
+	status := filepath.Join(t.TempDir(), "st.json")
+	// perl (perl-base is in every Debian) survives a failed fork; sh exits.
+	bomb := `my $n = 0; for (1..200) { my $p = fork; next unless defined $p; if (!$p) { sleep 2; exit 0 } $n++ } 1 while wait != -1; print "started $n\n"`
+	r := runSbx(t, "run", "--pids", "32", "--json-status", status, "--", "perl", "-e", bomb)
+	var n int
+	if _, err := fmt.Sscanf(r.stdout, "started %d", &n); r.code != 0 || err != nil || n >= 32 || n < 20 {
+		t.Errorf("fork bomb under --pids 32: want it stopped below 32 tasks and sbx back\n%s", r)
+	}
+	rep := readReport(t, status)
+	if rep.Limits == nil || rep.Limits.PidsPeak > 32 || rep.Limits.PidsPeak < 20 {
+		t.Errorf("pids peak %+v, want it to reach the limit and stay at or under 32", rep.Limits)
+	}
+}
+
+// TestLimitRealCPU: under --cpus 0.5 a busy loop is throttled (under
+// emulation CPU accounting is approximate: throttling is what is shown).
+func TestLimitRealCPU(t *testing.T) {
+	requireUserns(t)
+	requireControllers(t)
+	status := filepath.Join(t.TempDir(), "st.json")
+	r := sh(t, `timeout 2 sh -c 'while :; do :; done'; true`, "--cpus", "0.5", "--json-status", status)
+	if r.code != 0 {
+		t.Fatalf("busy loop under --cpus 0.5\n%s", r)
+	}
+	if rep := readReport(t, status); rep.Limits == nil || rep.Limits.NrThrottled == 0 {
+		t.Errorf("a busy loop under --cpus 0.5 was never throttled: %+v", rep.Limits)
+	}
+}
