@@ -145,6 +145,18 @@ type auxUnit struct {
 // Delegate=yes, waits for its job and returns the scope's cgroup path
 // (relative to the cgroup2 mount).
 func (m *Manager) StartScope(name string, pid int, description string) (string, error) {
+	return m.startUnit(name, []property{
+		{"Description", dbus.MakeVariant(description)},
+		{"PIDs", dbus.MakeVariant([]uint32{uint32(pid)})},
+		{"Delegate", dbus.MakeVariant(true)},
+		{"CollectMode", dbus.MakeVariant("inactive-or-failed")},
+	}, "org.freedesktop.systemd1.Scope")
+}
+
+// startUnit starts a transient unit, waits for its job and returns its
+// cgroup (iface is the unit type's D-Bus interface, which holds the
+// ControlGroup property).
+func (m *Manager) startUnit(name string, props []property, iface string) (string, error) {
 	// Subscribe before starting, so that the job's end cannot be missed.
 	sigc := make(chan *dbus.Signal, 16)
 	m.conn.Signal(sigc)
@@ -159,19 +171,13 @@ func (m *Manager) StartScope(name string, pid int, description string) (string, 
 	if call := m.obj().Call(sdManager+".Subscribe", 0); call.Err != nil {
 		return "", fmt.Errorf("subscribe: %w", call.Err)
 	}
-	props := []property{
-		{"Description", dbus.MakeVariant(description)},
-		{"PIDs", dbus.MakeVariant([]uint32{uint32(pid)})},
-		{"Delegate", dbus.MakeVariant(true)},
-		{"CollectMode", dbus.MakeVariant("inactive-or-failed")},
-	}
 	var job dbus.ObjectPath
 	call := m.obj().Call(sdManager+".StartTransientUnit", 0, name, "fail", props, []auxUnit{})
 	if call.Err != nil {
-		return "", fmt.Errorf("start transient scope %s: %w", name, call.Err)
+		return "", fmt.Errorf("start transient unit %s: %w", name, call.Err)
 	}
 	if err := call.Store(&job); err != nil {
-		return "", fmt.Errorf("start transient scope %s: %w", name, err)
+		return "", fmt.Errorf("start transient unit %s: %w", name, err)
 	}
 	deadline := time.After(callTimeout)
 	for done := false; !done; {
@@ -184,18 +190,23 @@ func (m *Manager) StartScope(name string, pid int, description string) (string, 
 				continue
 			}
 			if result, _ := s.Body[3].(string); result != "done" {
-				return "", fmt.Errorf("start transient scope %s: job %s", name, result)
+				return "", fmt.Errorf("start transient unit %s: job %s", name, result)
 			}
 			done = true
 		case <-deadline:
-			return "", fmt.Errorf("start transient scope %s: no answer in %s", name, callTimeout)
+			return "", fmt.Errorf("start transient unit %s: no answer in %s", name, callTimeout)
 		}
 	}
+	return m.unitCgroup(name, iface)
+}
+
+// unitCgroup reads a loaded unit's cgroup path.
+func (m *Manager) unitCgroup(name, iface string) (string, error) {
 	var unit dbus.ObjectPath
 	if err := m.obj().Call(sdManager+".GetUnit", 0, name).Store(&unit); err != nil {
 		return "", fmt.Errorf("look up %s: %w", name, err)
 	}
-	v, err := m.conn.Object(sdDest, unit).GetProperty("org.freedesktop.systemd1.Scope.ControlGroup")
+	v, err := m.conn.Object(sdDest, unit).GetProperty(iface + ".ControlGroup")
 	if err != nil {
 		return "", fmt.Errorf("read the cgroup of %s: %w", name, err)
 	}
@@ -203,5 +214,16 @@ func (m *Manager) StartScope(name string, pid int, description string) (string, 
 	if cg == "" {
 		return "", fmt.Errorf("%s has no cgroup", name)
 	}
+	return cg, nil
+}
+
+// ControlGroup is the user manager's own cgroup path (relative to the
+// cgroup2 mount).
+func (m *Manager) ControlGroup() (string, error) {
+	v, err := m.obj().GetProperty(sdManager + ".ControlGroup")
+	if err != nil {
+		return "", err
+	}
+	cg, _ := v.Value().(string)
 	return cg, nil
 }

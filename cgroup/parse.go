@@ -12,6 +12,8 @@ import (
 type Mounts struct {
 	V2 string   // mount point of the cgroup2 hierarchy, "" when none
 	V1 []string // controllers bound to cgroup v1 hierarchies (hybrid hosts)
+	// AllV2 lists every cgroup2 mount point (binds included), first V2.
+	AllV2 []string
 }
 
 // ParseMountinfo reads /proc/self/mountinfo text (proc(5)). The cgroup2
@@ -37,6 +39,7 @@ func ParseMountinfo(r io.Reader) (Mounts, error) {
 			if m.V2 == "" {
 				m.V2 = unescape(f[4])
 			}
+			m.AllV2 = append(m.AllV2, unescape(f[4]))
 		case "cgroup":
 			if len(t) >= 3 {
 				for _, o := range strings.Split(t[2], ",") {

@@ -43,18 +43,8 @@ func NewTree(mount, scopePath string, l policy.Limits, v1 []string) (t *Tree, er
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range l.Controllers() {
-		if slices.Contains(have, c) {
-			continue
-		}
-		hint := hintDelegate
-		if slices.Contains(v1, c) {
-			hint = hintHybrid
-		}
-		return nil, &Error{
-			Err:  fmt.Errorf("%w: the %s controller is not available to you in %s (delegated: %s)", ErrNotDelegated, c, scope, wordsOr(have)),
-			Hint: hint,
-		}
+	if err := missing(scope, l.Controllers(), have, v1); err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -84,6 +74,24 @@ func NewTree(mount, scopePath string, l policy.Limits, v1 []string) (t *Tree, er
 	}
 	t.fd = fd
 	return t, nil
+}
+
+// missing is the error for the first controller of need not in have.
+func missing(dir string, need, have, v1 []string) error {
+	for _, c := range need {
+		if slices.Contains(have, c) {
+			continue
+		}
+		hint := hintDelegate
+		if slices.Contains(v1, c) {
+			hint = hintHybrid
+		}
+		return &Error{
+			Err:  fmt.Errorf("%w: the %s controller is not available to you in %s (delegated: %s)", ErrNotDelegated, c, dir, wordsOr(have)),
+			Hint: hint,
+		}
+	}
+	return nil
 }
 
 func writeLimits(dir string, l policy.Limits) error {

@@ -1,7 +1,10 @@
 package sandbox
 
 import (
+	"time"
+
 	"os"
+	"sbx/cgroup"
 	"strconv"
 )
 
@@ -13,6 +16,9 @@ const stageInit = "sbx:init"
 // nil when the process is the sbx command itself. cmd/sbx calls it
 // before anything else and exits with what the stage returns.
 func Stage(args []string) func() int {
+	if len(args) == 1 && args[0] == cgroup.HolderArg {
+		return holderMain
+	}
 	if len(args) != 2 {
 		return nil
 	}
@@ -59,4 +65,20 @@ func fileFds(files []*os.File) []uintptr {
 
 func stageArgs(stage string, fd int) []string {
 	return []string{stage, strconv.Itoa(fd)}
+}
+
+// holderMain is the process of the session's cgroup subtree (see
+// cgroup.StartSubtree): it keeps the service alive and, once a second,
+// removes the leaves of sandboxes whose launcher was killed.
+func holderMain() int {
+	st, err := cgroup.SubtreeOfSelf()
+	if err != nil {
+		os.Stderr.WriteString("sbx: holder: " + err.Error() + "\n")
+		return 125
+	}
+	populated := map[string]bool{}
+	for {
+		st.Sweep(populated)
+		time.Sleep(time.Second)
+	}
 }

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -72,20 +73,87 @@ func requireControllers(t *testing.T) {
 	}
 }
 
-// scopesLeft lists the user manager's sbx scopes, waiting up to d for
-// there to be none.
+// scopesLeft lists the user manager's sbx scopes and the run leaves in
+// the session's subtree, waiting up to d for there to be none.
 func scopesLeft(t *testing.T, d time.Duration) string {
 	t.Helper()
 	var out string
 	for deadline := time.Now().Add(d); ; time.Sleep(50 * time.Millisecond) {
-		b, err := exec.Command("systemctl", "--user", "list-units", "--all", "--no-legend", "--plain", "sbx-*").CombinedOutput()
+		b, err := exec.Command("systemctl", "--user", "list-units", "--all", "--no-legend", "--plain", "sbx-*.scope").CombinedOutput()
 		if err != nil {
 			t.Fatalf("systemctl --user: %v\n%s", err, b)
 		}
 		out = strings.TrimSpace(string(b))
+		if root := subtreeRoot(t); root != "" {
+			leaves, _ := filepath.Glob(filepath.Join(root, "run-*"))
+			out = strings.TrimSpace(out + "\n" + strings.Join(leaves, "\n"))
+		}
 		if out == "" || time.Now().After(deadline) {
 			return out
 		}
+	}
+}
+
+// subtreeRoot is the directory of the session's subtree, "" when there
+// is none yet.
+func subtreeRoot(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "sbx", "subtree"))
+	if err != nil {
+		return ""
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(mi), "\n") {
+		pre, post, ok := strings.Cut(l, " - ")
+		if f := strings.Fields(pre); ok && strings.HasPrefix(post, "cgroup2 ") && len(f) >= 5 {
+			return filepath.Join(f[4], strings.TrimSpace(string(b)))
+		}
+	}
+	return ""
+}
+
+// TestCgroupSubtree: a launcher inside the user manager's tree gets its
+// leaf in the session's subtree, and once the subtree exists, without
+// talking to the user manager at all (shown with a runtime dir that has
+// the subtree's record and no socket).
+func TestCgroupSubtree(t *testing.T) {
+	requireUserns(t)
+	requireManager(t)
+	inScope := func(env []string, args ...string) result {
+		t.Helper()
+		cmd := exec.Command("systemd-run", append([]string{"--user", "--scope", "--quiet", "--", "env"}, append(env, append([]string{sbxBin}, args...)...)...)...)
+		out, err := cmd.Output()
+		r := result{stdout: string(out), code: cmd.ProcessState.ExitCode()}
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			r.stderr = string(ee.Stderr)
+		}
+		return r
+	}
+	if r := inScope(nil, "run", "--cgroup", "--", "true"); r.code != 0 {
+		t.Fatalf("sbx run --cgroup from a user scope\n%s", r)
+	}
+	root := subtreeRoot(t)
+	if root == "" {
+		t.Fatalf("no subtree recorded in $XDG_RUNTIME_DIR/sbx/subtree")
+	}
+	rt := t.TempDir()
+	if err := os.Mkdir(filepath.Join(rt, "sbx"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := os.ReadFile(filepath.Join(os.Getenv("XDG_RUNTIME_DIR"), "sbx", "subtree"))
+	if err := os.WriteFile(filepath.Join(rt, "sbx", "subtree"), rec, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := inScope([]string{"XDG_RUNTIME_DIR=" + rt, "DBUS_SESSION_BUS_ADDRESS="}, "run", "--cgroup", "--", "cat", "/proc/self/cgroup")
+	if r.code != 0 || !strings.Contains(r.stdout, "0::/\n") {
+		t.Fatalf("a run in the recorded subtree, with no user manager to talk to\n%s", r)
+	}
+	if left := scopesLeft(t, 5*time.Second); left != "" {
+		t.Errorf("left after the runs:\n%s", left)
 	}
 }
 
@@ -217,6 +285,14 @@ func TestLimitRealMemory(t *testing.T) {
 	r = helper(t, []string{"--memory", "256M"}, "alloc", "64")
 	if r.code != 0 {
 		t.Errorf("64 MiB under --memory 256M: want 0\n%s", r)
+	}
+	// The same from inside the user manager's tree: a leaf of the
+	// session's subtree instead of a scope.
+	cmd := exec.Command("systemd-run", append([]string{"--user", "--scope", "--quiet", "--", sbxBin, "run"},
+		append(helperFlags(), "--memory", "64M", "--", helperExe, helperArg, "alloc", "512")...)...)
+	out, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 137 || !strings.Contains(string(out), "sbx: killed: memory limit 64M reached") {
+		t.Errorf("512 MiB under --memory 64M in the session's subtree: exit %d\n%s", code, out)
 	}
 }
 
