@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,21 +34,16 @@ func terminating(s unix.Signal) bool {
 	return s == unix.SIGINT || s == unix.SIGTERM || s == unix.SIGHUP || s == unix.SIGQUIT
 }
 
-// guarded are all other catchable signals: pid1 catches and drops them.
-// The payload runs as the same user and may signal pid1; without a
-// handler of ours, Go's would turn a SIGSEGV or SIGABRT sent by kill(2)
-// into a crash of pid1, with a dump on the caller's terminal.
+// guarded are the signals Go's runtime would turn into a crash of pid1
+// (a panic or an exit with a stack dump; Go catches and ignores the
+// others). The payload runs as the same user as pid1 and may send them
+// with kill(2): pid1 catches and drops them.
 func guarded() []os.Signal {
 	var out []os.Signal
-	for n := 1; n <= 64; n++ {
-		s := unix.Signal(n)
-		if s == unix.SIGKILL || s == unix.SIGSTOP || s == unix.SIGCHLD || slices.Contains(forwarded, os.Signal(s)) || signal.Ignored(s) {
-			continue
+	for _, s := range []unix.Signal{unix.SIGSEGV, unix.SIGBUS, unix.SIGFPE, unix.SIGILL, unix.SIGTRAP, unix.SIGABRT, unix.SIGSTKFLT, unix.SIGSYS, unix.SIGPIPE} {
+		if !signal.Ignored(s) {
+			out = append(out, s)
 		}
-		if n >= 32 && n <= 33 { // glibc's internal real-time signals
-			continue
-		}
-		out = append(out, s)
 	}
 	return out
 }

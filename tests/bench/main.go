@@ -130,8 +130,21 @@ func reexecAsTestUser(n int, sbx string) error {
 	}
 
 	cmd := testenv.Command(u, benchCopy, "-n", strconv.Itoa(n), "-sbx", sbxCopy)
-	if rt := fmt.Sprintf("/run/user/%d", u.UID); isDir(rt) {
+	if rt := fmt.Sprintf("/run/user/%d", u.UID); isSocket(filepath.Join(rt, "systemd", "private")) {
 		cmd.Env = append(cmd.Env, "XDG_RUNTIME_DIR="+rt)
+	} else if mgr, err := testenv.StartUserManager(u); err != nil {
+		fmt.Printf("bench: no user manager for %s (%v): limited runs are not measured\n", u.Name, err)
+	} else {
+		// As in the integration tests' host tier: a real systemd --user,
+		// with the bench in a cgroup beside it.
+		defer mgr.Stop()
+		cg, err := mgr.ClientsFD()
+		if err != nil {
+			return err
+		}
+		defer cg.Close()
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(cg.Fd())
+		cmd.Env = append(cmd.Env, "XDG_RUNTIME_DIR="+mgr.RuntimeDir)
 	}
 	cmd.Dir = work
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stdout, os.Stderr
@@ -160,9 +173,9 @@ func reexecAsTestUser(n int, sbx string) error {
 	return nil
 }
 
-func isDir(p string) bool {
+func isSocket(p string) bool {
 	fi, err := os.Stat(p)
-	return err == nil && fi.IsDir()
+	return err == nil && fi.Mode()&os.ModeSocket != 0
 }
 
 // command is one contender, with what its runs measured.
@@ -211,11 +224,38 @@ func commands(sbx, bwrap, unshare string) ([]*command, error) {
 		"--chdir", cwd,
 		"--cap-drop", "ALL",
 		"/bin/true")
-	return []*command{
+	cmds := []*command{
 		{name: "sbx", argv: []string{sbx, "run", "--", "/bin/true"}},
 		{name: "bwrap", argv: b},
 		{name: "unshare", argv: []string{unshare, "-Urmpfiun", "true"}},
-	}, nil
+	}
+	return append(cmds, limitCommands(sbx)...), nil
+}
+
+// limitCommands are the limited runs, where a user manager answers: sbx
+// with --memory 256M --pids 512 (or, where no controller is delegated,
+// --cgroup: the same delegated leaf without the limit files) and
+// systemd-run's own scope for the same limit.
+func limitCommands(sbx string) []*command {
+	rt := os.Getenv("XDG_RUNTIME_DIR")
+	sdrun, err := exec.LookPath("systemd-run")
+	if rt == "" || err != nil {
+		fmt.Println("bench: no user manager or systemd-run: limited runs are not measured")
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(rt, "systemd", "private")); err != nil {
+		fmt.Printf("bench: no user manager at %s: limited runs are not measured\n", rt)
+		return nil
+	}
+	lim := []string{sbx, "run", "--memory", "256M", "--pids", "512", "--", "/bin/true"}
+	if err := exec.Command(lim[0], lim[1:]...).Run(); err != nil {
+		fmt.Println("bench: --memory/--pids refused here (no controllers delegated): timing --cgroup, the same delegated leaf")
+		lim = []string{sbx, "run", "--cgroup", "--", "/bin/true"}
+	}
+	return []*command{
+		{name: "sbx-lim", argv: lim},
+		{name: "sd-run", argv: []string{sdrun, "--user", "--scope", "--quiet", "-p", "MemoryMax=256M", "/bin/true"}},
+	}
 }
 
 func measure(n int, cmds []*command) error {
@@ -272,6 +312,11 @@ func measure(n int, cmds []*command) error {
 		verdict = "not met"
 	}
 	fmt.Printf("target sbx/bwrap <= 1.0: %s\n", verdict)
+	if lim, ok := med["sbx-lim"]; ok {
+		added, quarter := lim-med["sbx"], med["sd-run"]/4
+		fmt.Printf("sbx-lim/bwrap %.2f (medians); target <= 1.5: %s\n", lim/med["bwrap"], metIf(lim/med["bwrap"] <= 1.5))
+		fmt.Printf("limits add %.2f ms (sbx-lim - sbx); a quarter of a systemd-run scope is %.2f ms; target: %s\n", added, quarter, metIf(added <= quarter))
+	}
 	return nil
 }
 
@@ -410,4 +455,11 @@ func quantile(sorted []time.Duration, q float64) float64 {
 	}
 	frac := pos - float64(i)
 	return ms(sorted[i])*(1-frac) + ms(sorted[i+1])*frac
+}
+
+func metIf(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "not met"
 }
