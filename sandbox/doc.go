@@ -1,27 +1,34 @@
 // Package sandbox executes a policy.Plan: it probes the host, runs the
-// launcher, and holds the stages that run inside the sandbox.
+// launcher, and holds the stage that runs inside the sandbox.
 //
-// One process per privilege boundary, each a run of this same binary
-// selected by argv[0] (see Stage), with a typed protocol over a
-// SOCK_SEQPACKET socket pair (protocol.go):
+// Two processes, the second a run of this same binary selected by
+// argv[0] (see Stage), with a typed protocol over a SOCK_SEQPACKET
+// socket pair (protocol.go) and the plan in a sealed memfd:
 //
-//	launcher (host, the caller, no privilege)
-//	  │ clone(CLONE_NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS|NEWNET|NEWCGROUP)
+//	launcher (host, the caller, no privilege)          run_linux.go
+//	  │ [cgroup: a leaf delegated by the user manager]  cgroup_linux.go
+//	  │ clone(CLONE_NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS|NEWNET|NEWCGROUP),
+//	  │ every capability in the ambient set, parent-death signal SIGKILL,
+//	  │ [CLONE_INTO_CGROUP the leaf]
+//	  │ newuidmap/newgidmap on its pid, meanwhile
 //	  ▼
-//	"sbx:init" ── waits for msgMapped, then re-execs itself (an exec
-//	  │          with an unmapped euid left it without capabilities)
+//	"sbx:init" = PID 1, in the sandbox's user namespace      init_linux.go
+//	  │   reads the plan, waits for msgMapped, builds the view
+//	  │   (mount_linux.go), sets the hostname, brings lo up
+//	  │ fork+exec from a locked thread whose bounding, ambient and
+//	  │ inheritable sets are empty and which has no_new_privs
+//	  │ (--root: into a nested user namespace that owns nothing)
 //	  ▼
-//	"sbx:pid1" = PID 1, root of user namespace U1 (uid 0 = the caller,
-//	  │          1.. = subordinate ids): builds the view (mounts, pivot_root),
-//	  │          hostname, loopback; then reaps orphans, forwards signals
-//	  │ clone(CLONE_NEWUSER), nested map written by pid1
-//	  ▼
-//	"sbx:exec" in U2, which owns no namespace and no mount: drops the
-//	             bounding set and capabilities, sets no_new_privs, closes
-//	             descriptors, chdir, execve(COMMAND)
+//	COMMAND: reaped by init, which forwards signals and reports its
+//	         end to the launcher as data
 //
-// Because every mount belongs to U1 and the payload runs in U2, even a
-// --root payload (uid 0 in U2, with capabilities there) cannot unmount,
-// remount or mount over the view; U1's user.max_user_namespaces is set
-// to 1, so U2 is the last user namespace that can exist below it.
+// The first exec of a process cloned into a new user namespace happens
+// before its uid is mapped; ambient capabilities survive it, so one Go
+// runtime start inside serves for the whole setup. Every mount belongs
+// to the sandbox's user namespace, in which the payload has no
+// capability; with --root the payload is root only in a nested one, and
+// user.max_user_namespaces in the sandbox's namespace keeps it the last.
+//
+// A third mode, "sbx:holder" (stage.go), is the process of the session's
+// delegated cgroup subtree (package cgroup).
 package sandbox
