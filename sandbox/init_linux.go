@@ -82,9 +82,6 @@ func initMain(fd int) int {
 	unix.CloseOnExec(fd)
 	name := []byte("sbx-init\x00")
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
-	sigc := make(chan os.Signal, 16)
-	signal.Notify(sigc, caught()...)
-	signal.Notify(make(chan os.Signal, 1), guarded()...)
 	ctl := &conn{os.NewFile(uintptr(fd), "sbx-ctl")}
 	fail := func(op string, err error) int {
 		ctl.send(message{Type: msgError, Error: stageErr("init", op, err)})
@@ -111,6 +108,12 @@ func initMain(fd int) int {
 	if err != nil {
 		return fail("read cap_last_cap", err)
 	}
+	// Handlers go in while the launcher still runs the id-map helpers
+	// (installing them costs about half a millisecond). No signal is
+	// lost meanwhile: the launcher holds those it gets until msgStarted.
+	sigc := make(chan os.Signal, 16)
+	signal.Notify(sigc, caught()...)
+	signal.Notify(make(chan os.Signal, 1), guarded()...)
 	if m, err := ctl.recv(); err != nil || m.Type != msgMapped {
 		return 125
 	}
