@@ -1,0 +1,53 @@
+package sandbox
+
+import (
+	"os"
+	"testing"
+)
+
+func TestStageDispatch(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"sbx:init", "3"}, true},
+		{[]string{"sbx:holder"}, true},
+		{[]string{"sbx", "run", "--", "true"}, false},
+		{[]string{"sbx:init"}, false},
+		{[]string{"sbx:init", "2"}, false}, // never a standard descriptor
+		{[]string{"sbx:init", "x"}, false},
+		{[]string{"sbx:holder", "3"}, false},
+		{[]string{"/usr/bin/sbx", "3"}, false},
+		{nil, false},
+	} {
+		if got := Stage(tc.args) != nil; got != tc.want {
+			t.Errorf("Stage(%q) selected a stage: %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
+
+func TestStageFiles(t *testing.T) {
+	ctl, plan := os.NewFile(100, "ctl"), os.NewFile(101, "plan")
+	files, fd := stageFiles(nil, ctl, plan)
+	if fd != 3 || len(files) != 5 || files[3] != ctl || files[4] != plan {
+		t.Fatalf("no kept fds: control socket at %d, files %v", fd, files)
+	}
+	files, fd = stageFiles([]int{7, 4}, ctl, plan)
+	if fd != 8 || files[4] == nil || files[7] == nil || files[5] != nil || files[6] != nil || files[8] != ctl || files[9] != plan {
+		t.Fatalf("kept 4 and 7: control socket at %d, files %v", fd, files)
+	}
+	fds := fileFds(files)
+	if fds[5] != ^uintptr(0) || fds[8] != 100 {
+		t.Fatalf("fileFds %v: a gap must be closed, the socket kept", fds)
+	}
+}
+
+func TestSignalClasses(t *testing.T) {
+	for _, s := range guarded() {
+		for _, f := range forwarded {
+			if s == f {
+				t.Errorf("%v is both forwarded and dropped", s)
+			}
+		}
+	}
+}
