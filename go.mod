@@ -8,3 +8,5 @@ require (
 )
 
 require github.com/godbus/dbus/v5 v5.2.4
+
+require github.com/pelletier/go-toml/v2 v2.4.3

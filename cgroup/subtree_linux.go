@@ -67,12 +67,7 @@ func OpenSubtree(stateFile, mount string) (*Subtree, bool) {
 // the cgroup dir (CLONE_INTO_CGROUP): it must be able to write the
 // cgroup.procs of the nearest ancestor of dir and of its own cgroup.
 func CanCloneInto(mount, dir string) bool {
-	f, err := os.Open("/proc/self/cgroup")
-	if err != nil {
-		return false
-	}
-	self, err := ParseProcCgroup(f)
-	f.Close()
+	self, err := selfCgroup()
 	if err != nil {
 		return false
 	}
@@ -153,14 +148,15 @@ type execStart struct {
 
 // NewLeaf makes a run's leaf in the subtree, with the controllers the
 // limits need enabled below the subtree's root and the limits written.
-func (s *Subtree) NewLeaf(l policy.Limits, v1 []string) (*Tree, error) {
+func (s *Subtree) NewLeaf(asked policy.Limits, v1 []string, mount string, warn func(string)) (*Tree, error) {
 	have, err := readWords(filepath.Join(s.Root, "cgroup.controllers"))
 	if err != nil {
 		return nil, err
 	}
-	if err := missing(s.Root, l.Controllers(), have, v1); err != nil {
+	if err := missing(s.Root, asked.Controllers(), have, v1); err != nil {
 		return nil, err
 	}
+	l := carry(mount, s.Root, asked, have, warn)
 	if ctl := l.Controllers(); len(ctl) > 0 {
 		on, err := readWords(filepath.Join(s.Root, "cgroup.subtree_control"))
 		if err != nil {
@@ -184,56 +180,49 @@ func (s *Subtree) NewLeaf(l policy.Limits, v1 []string) (*Tree, error) {
 	if err := mkdir(t.Sandbox); err != nil {
 		return nil, err
 	}
-	if err := writeLimits(t.Sandbox, l); err != nil {
-		t.Remove()
-		return nil, err
-	}
-	fd, err := unix.Open(t.Sandbox, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	// The lock that tells the holder this leaf's launcher lives (Sweep).
+	fd, err := unix.Open(t.Sandbox, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Remove()
 		return nil, fmt.Errorf("open %s: %w", t.Sandbox, err)
 	}
 	t.fd = fd
+	if err := unix.Flock(fd, unix.LOCK_SH); err != nil {
+		t.Remove()
+		return nil, fmt.Errorf("lock %s: %w", t.Sandbox, err)
+	}
+	if err := writeLimits(t.Sandbox, l); err != nil {
+		t.Remove()
+		return nil, err
+	}
 	return t, nil
 }
 
-// Sweep removes the run leaves whose sandbox is over: those that held
-// processes and hold none now (the launcher was killed before it could
-// remove its leaf), and those that never held any while the launcher
-// named in them is gone (killed between making the leaf and starting the
-// sandbox). populated remembers, between sweeps, which leaves held
-// processes.
-func (s *Subtree) Sweep(populated map[string]bool) {
+// Sweep removes the run leaves whose launcher is gone and that hold no
+// process (the launcher was killed before it could remove its leaf).
+// A launcher holds a shared flock(2) on its leaf's directory from the
+// moment it makes it until it removes it, and the kernel drops the lock
+// when the launcher dies: a leaf that can be locked exclusively and that
+// is empty is over. A leaf younger than two seconds is left alone, in
+// case its launcher has made it and not yet locked it.
+func (s *Subtree) Sweep() {
 	leaves, _ := filepath.Glob(filepath.Join(s.Root, "run-*"))
 	for _, leaf := range leaves {
-		ev, err := readFlat(filepath.Join(leaf, "cgroup.events"))
+		var st unix.Stat_t
+		if unix.Stat(leaf, &st) != nil || time.Since(time.Unix(st.Ctim.Unix())) < 2*time.Second {
+			continue
+		}
+		fd, err := unix.Open(leaf, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			continue
 		}
-		if ev["populated"] == 1 {
-			populated[leaf] = true
-			continue
-		}
-		if populated[leaf] || !launcherAlive(filepath.Base(leaf)) {
-			if unix.Rmdir(leaf) == nil || !exists(leaf) {
-				delete(populated, leaf)
+		if unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == nil {
+			if ev, err := readFlat(filepath.Join(leaf, "cgroup.events")); err == nil && ev["populated"] == 0 {
+				unix.Rmdir(leaf)
 			}
 		}
+		unix.Close(fd)
 	}
-}
-
-// launcherAlive says whether the launcher named in a leaf ("run-PID-RAND")
-// still runs.
-func launcherAlive(name string) bool {
-	f := strings.Split(name, "-")
-	if len(f) != 3 {
-		return false
-	}
-	pid, err := strconv.Atoi(f[1])
-	if err != nil {
-		return false
-	}
-	return unix.Kill(pid, 0) == nil || errors.Is(unix.Kill(pid, 0), unix.EPERM)
 }
 
 func exists(p string) bool {
@@ -253,12 +242,7 @@ func SubtreeOfSelf() (*Subtree, error) {
 	if err != nil || m.V2 == "" {
 		return nil, fmt.Errorf("no cgroup2 mount: %v", err)
 	}
-	f, err := os.Open("/proc/self/cgroup")
-	if err != nil {
-		return nil, err
-	}
-	self, err := ParseProcCgroup(f)
-	f.Close()
+	self, err := selfCgroup()
 	if err != nil {
 		return nil, err
 	}
@@ -276,4 +260,14 @@ func SubtreeOfSelf() (*Subtree, error) {
 		return &Subtree{Root: dir}, nil
 	}
 	return nil, fmt.Errorf("cgroup %s is under none of the cgroup2 mounts %q", self, m.AllV2)
+}
+
+// selfCgroup is the calling process's cgroup v2 path.
+func selfCgroup() (string, error) {
+	f, err := os.Open("/proc/self/cgroup")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return ParseProcCgroup(f)
 }

@@ -36,16 +36,17 @@ const hintHybrid = "this host runs cgroup v1 or hybrid mode, so no controller ca
 // controllers the limits need below the scope, and creates the sandbox
 // leaf with the limits written. v1 names the controllers the host has on
 // cgroup v1 (for the hint when one is missing here).
-func NewTree(mount, scopePath string, l policy.Limits, v1 []string) (t *Tree, err error) {
+func NewTree(mount, scopePath string, asked policy.Limits, v1 []string, warn func(string)) (t *Tree, err error) {
 	scope := filepath.Join(mount, filepath.Clean("/"+scopePath))
 	t = &Tree{Scope: scope, Launcher: filepath.Join(scope, "launcher"), Sandbox: filepath.Join(scope, "sandbox"), fd: -1}
 	have, err := readWords(filepath.Join(scope, "cgroup.controllers"))
 	if err != nil {
 		return nil, err
 	}
-	if err := missing(scope, l.Controllers(), have, v1); err != nil {
+	if err := missing(scope, asked.Controllers(), have, v1); err != nil {
 		return nil, err
 	}
+	l := carry(mount, scope, asked, have, warn)
 	defer func() {
 		if err != nil {
 			t.Remove()
@@ -74,6 +75,36 @@ func NewTree(mount, scopePath string, l policy.Limits, v1 []string) (t *Tree, er
 	}
 	t.fd = fd
 	return t, nil
+}
+
+// carry adds to the limits asked those the caller itself runs under
+// (Inherited) where they are tighter, as far as the controllers in have
+// allow: asking sbx for a limit must not lift a tighter one.
+func carry(mount, dir string, asked policy.Limits, have []string, warn func(string)) policy.Limits {
+	own := Inherited(mount, dir)
+	var dropped []string
+	for c, clear := range map[string]func(){
+		"memory": func() { own.MemoryMax = 0 },
+		"pids":   func() { own.PidsMax = 0 },
+		"cpu":    func() { own.CPUQuota, own.CPUPeriod = 0, 0 },
+	} {
+		if !slices.Contains(have, c) {
+			before := own
+			clear()
+			if before != own {
+				dropped = append(dropped, c)
+			}
+		}
+	}
+	l, notes := TightenTo(asked, own)
+	if len(notes) > 0 {
+		warn("you run under tighter limits than the sandbox would get: it gets your " + strings.Join(notes, ", ") + " too")
+	}
+	if len(dropped) > 0 {
+		slices.Sort(dropped)
+		warn("your own " + strings.Join(dropped, ", ") + " limit cannot be carried into the sandbox: the controller is not delegated to you")
+	}
+	return l
 }
 
 // missing is the error for the first controller of need not in have.
@@ -140,7 +171,14 @@ func (t *Tree) FD() int { return t.fd }
 
 // Stats is what the kernel reports about the sandbox leaf.
 type Stats struct {
-	OOMKills    uint64 `json:"oom_kills"`
+	OOMKills uint64 `json:"oom_kills"`
+	// LimitHit counts the times the leaf's own memory.max was reached
+	// (memory.events "oom"); an OOM kill without it came from the host
+	// or a parent cgroup running out of memory.
+	LimitHit uint64 `json:"memory_limit_hits"`
+	// MemoryMax is the leaf's memory.max as written: what was asked, or
+	// the caller's own tighter limit.
+	MemoryMax   uint64 `json:"memory_max,omitempty"`
 	MemoryPeak  uint64 `json:"memory_peak_bytes,omitempty"`
 	CPUUsageUS  uint64 `json:"cpu_usage_us"`
 	CPUUserUS   uint64 `json:"cpu_user_us"`
@@ -153,13 +191,14 @@ type Stats struct {
 func (t *Tree) Stats() Stats {
 	var s Stats
 	if m, err := readFlat(filepath.Join(t.Sandbox, "memory.events")); err == nil {
-		s.OOMKills = m["oom_kill"]
+		s.OOMKills, s.LimitHit = m["oom_kill"], m["oom"]
 	}
 	if m, err := readFlat(filepath.Join(t.Sandbox, "cpu.stat")); err == nil {
 		s.CPUUsageUS, s.CPUUserUS, s.CPUSystemUS = m["usage_usec"], m["user_usec"], m["system_usec"]
 		s.NrThrottled = m["nr_throttled"]
 	}
 	s.MemoryPeak = readUint(filepath.Join(t.Sandbox, "memory.peak"))
+	s.MemoryMax = readUint(filepath.Join(t.Sandbox, "memory.max"))
 	s.PidsPeak = readUint(filepath.Join(t.Sandbox, "pids.peak"))
 	return s
 }
@@ -242,4 +281,59 @@ func readUint(file string) uint64 {
 	}
 	n, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 	return n
+}
+
+// Inherited is the tightest memory.max, pids.max and cpu.max (as a
+// quota over policy.CPUPeriodUS) on the way from the calling process's
+// cgroup up to the nearest ancestor it shares with dir (where the
+// sandbox's leaf will be): the limits the caller runs under that would
+// not hold over the leaf unless written again (see TightenTo). Those of
+// the shared ancestors hold anyway.
+func Inherited(mount, dir string) policy.Limits {
+	var l policy.Limits
+	self, err := selfCgroup()
+	if err != nil {
+		return l
+	}
+	tighter := func(cur, v uint64) uint64 {
+		if v != 0 && (cur == 0 || v < cur) {
+			return v
+		}
+		return cur
+	}
+	for d := filepath.Join(mount, filepath.Clean("/"+self)); d != mount && strings.HasPrefix(d, mount+"/") && dir != d && !strings.HasPrefix(dir, d+"/"); d = filepath.Dir(d) {
+		l.MemoryMax = tighter(l.MemoryMax, readUint(filepath.Join(d, "memory.max")))
+		l.PidsMax = tighter(l.PidsMax, readUint(filepath.Join(d, "pids.max")))
+		if b, err := os.ReadFile(filepath.Join(d, "cpu.max")); err == nil {
+			var quota, period uint64
+			if n, _ := fmt.Sscanf(string(b), "%d %d", &quota, &period); n == 2 && period > 0 {
+				l.CPUQuota = tighter(l.CPUQuota, quota*policy.CPUPeriodUS/period)
+			}
+		}
+	}
+	if l.CPUQuota != 0 {
+		l.CPUPeriod = policy.CPUPeriodUS
+	}
+	return l
+}
+
+// TightenTo lowers the limits asked to those the caller runs under
+// (Inherited), where those are tighter or where none was asked. It
+// returns the result and a phrase for each limit changed or added.
+func TightenTo(asked, own policy.Limits) (policy.Limits, []string) {
+	out := asked
+	var notes []string
+	if own.MemoryMax != 0 && (asked.MemoryMax == 0 || own.MemoryMax < asked.MemoryMax) {
+		out.MemoryMax = own.MemoryMax
+		notes = append(notes, "memory "+policy.FormatSize(own.MemoryMax))
+	}
+	if own.PidsMax != 0 && (asked.PidsMax == 0 || own.PidsMax < asked.PidsMax) {
+		out.PidsMax = own.PidsMax
+		notes = append(notes, "pids "+strconv.FormatUint(own.PidsMax, 10))
+	}
+	if own.CPUQuota != 0 && (asked.CPUQuota == 0 || own.CPUQuota < asked.CPUQuota) {
+		out.CPUQuota, out.CPUPeriod = own.CPUQuota, policy.CPUPeriodUS
+		notes = append(notes, fmt.Sprintf("cpus %g", float64(own.CPUQuota)/policy.CPUPeriodUS))
+	}
+	return out, notes
 }

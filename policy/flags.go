@@ -25,22 +25,34 @@ type FSFlag struct {
 	Source string // --ro/--rw only; may be relative to the caller's cwd
 	Dest   string
 	Arg    string // the value as typed, for messages
+	// Origin is where a profile's operation came from ("" for a flag).
+	Origin string
+	// Optional: skipped when the source (hide: the path) does not exist.
+	Optional bool
 }
 
-// Flag renders the flag as the user typed it.
-func (f FSFlag) Flag() string { return "--" + string(f.Kind) + " " + f.Arg }
+// Flag renders the operation as the user gave it: the flag as typed, or
+// the profile entry and where it stands.
+func (f FSFlag) Flag() string {
+	if f.Origin != "" {
+		return string(f.Kind) + " " + f.Arg + " (" + f.Origin + ")"
+	}
+	return "--" + string(f.Kind) + " " + f.Arg
+}
 
 // Flags is what the command line of sbx run says, parsed but not yet
 // checked against the host.
 type Flags struct {
-	FS          []FSFlag
-	Chdir       string
-	Hostname    string
-	Net         string
-	Root        bool
-	Env         []string
-	Unsetenv    []string
-	Clearenv    bool
+	FS       []FSFlag
+	Chdir    string
+	Hostname string
+	Net      string
+	Root     bool
+	Env      []string
+	Unsetenv []string
+	Clearenv bool
+	// KeepEnv is an allowlist of names from a profile (NAME or PREFIX*).
+	KeepEnv     []string
 	PreserveFDs []int
 	Timeout     time.Duration
 	JSONStatus  string

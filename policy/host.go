@@ -42,6 +42,7 @@ type Host struct {
 	// when none), the controllers on cgroup v1, and where the user
 	// manager listens ($XDG_RUNTIME_DIR, $DBUS_SESSION_BUS_ADDRESS).
 	Cgroup2    string
+	Cgroup2All []string // every cgroup2 mount point, binds included
 	CgroupV1   []string
 	RuntimeDir string
 	BusAddress string

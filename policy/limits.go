@@ -134,7 +134,12 @@ func ParseMemorySwap(arg string) (uint64, error) {
 // ParseCPUs parses --cpus: a positive number of CPUs, fractions allowed,
 // as a cpu.max quota over CPUPeriodUS.
 func ParseCPUs(arg string) (uint64, error) {
-	f, err := strconv.ParseFloat(strings.TrimSpace(arg), 64)
+	t := strings.TrimSpace(arg)
+	// Digits and one dot: no signs, exponents, hex or underscores.
+	if t == "" || strings.Trim(t, "0123456789.") != "" || strings.Count(t, ".") > 1 || t == "." {
+		return 0, fmt.Errorf("--cpus %q: want a positive number of CPUs, e.g. 1.5", arg)
+	}
+	f, err := strconv.ParseFloat(t, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
 		return 0, fmt.Errorf("--cpus %q: want a positive number of CPUs, e.g. 1.5", arg)
 	}
@@ -148,11 +153,19 @@ func ParseCPUs(arg string) (uint64, error) {
 	return q, nil
 }
 
-// ParseCount parses --pids: a positive task count.
+// MinPids is the least --pids: the count includes sbx's init, whose Go
+// runtime runs on a dozen threads, and a limit it cannot start under
+// would only crash it.
+const MinPids = 16
+
+// ParseCount parses --pids: a task count of at least MinPids.
 func ParseCount(flag, arg string) (uint64, error) {
 	n, err := strconv.ParseUint(strings.TrimSpace(arg), 10, 63)
 	if err != nil || n == 0 {
 		return 0, fmt.Errorf("--%s %q: want a positive whole number", flag, arg)
+	}
+	if n < MinPids {
+		return 0, fmt.Errorf("--%s %d: at least %d (the sandbox's tasks include sbx's init and its threads)", flag, n, MinPids)
 	}
 	return n, nil
 }

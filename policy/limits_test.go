@@ -40,12 +40,12 @@ func TestParseLimits(t *testing.T) {
 	if q, err := policy.ParseCPUs("1.5"); err != nil || q != 150000 {
 		t.Errorf("--cpus 1.5: %d, %v", q, err)
 	}
-	for _, in := range []string{"0", "-1", "0.001", "NaN", "x", "Inf"} {
+	for _, in := range []string{"0", "-1", "0.001", "NaN", "x", "Inf", "1_0", "1e1", "0x1p0", "+1"} {
 		if _, err := policy.ParseCPUs(in); err == nil {
 			t.Errorf("--cpus %q accepted", in)
 		}
 	}
-	for _, in := range []string{"0", "-3", "x", "1.5"} {
+	for _, in := range []string{"0", "-3", "x", "1.5", "8", "15"} {
 		if _, err := policy.ParseCount("pids", in); err == nil {
 			t.Errorf("--pids %q accepted", in)
 		}

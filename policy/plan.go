@@ -31,6 +31,10 @@ type Plan struct {
 	// asked, or --cgroup); nil means the user manager is never contacted.
 	Cgroup   *CgroupPlan `json:"cgroup,omitempty"`
 	Warnings []string    `json:"warnings,omitempty"`
+	// Profiles are the sources of the profile chain, in order; Origins
+	// says where each value not owed to a built-in default came from.
+	Profiles []string `json:"profiles,omitempty"`
+	Origins  Origins  `json:"origins,omitempty"`
 }
 
 // Identity says who the payload is and how ids are mapped.
@@ -109,6 +113,8 @@ type Mount struct {
 	SourceBeneath string `json:"source_beneath,omitempty"`
 	// DestBeneath is the same for Dest, relative to the sandbox's root.
 	DestBeneath string `json:"dest_beneath,omitempty"`
+	// Optional (hide from a profile): nothing there is not an error.
+	Optional bool `json:"optional,omitempty"`
 	// NoSymlinks: Source is resolved with no symlink at all
 	// (RESOLVE_NO_SYMLINKS), because it was checked as it stands.
 	NoSymlinks bool `json:"no_symlinks,omitempty"`

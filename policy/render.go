@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 )
 
@@ -46,13 +47,23 @@ func (p *Plan) WriteText(w io.Writer) error {
 		}
 	}
 	pf("namespaces   %s (all new)\n", strings.Join(ns, " "))
+	// Where a value came from: the origin recorded, else the flag.
+	org := func(key, flag string) string {
+		if o, ok := p.Origins[key]; ok {
+			return " [" + o + "]"
+		}
+		if flag != "" {
+			return " (" + flag + ")"
+		}
+		return ""
+	}
 	if p.Net == "host" {
-		pf("network      host (the host's network namespace)\n")
+		pf("network      host (the host's network namespace)%s\n", org("net", ""))
 	} else {
-		pf("network      none (loopback only)\n")
+		pf("network      none (loopback only)%s\n", org("net", ""))
 	}
 	if p.Hostname != "" {
-		pf("hostname     %s (--hostname)\n", p.Hostname)
+		pf("hostname     %s%s\n", p.Hostname, org("hostname", "--hostname"))
 	}
 	s := p.Security
 	pf("security     no_new_privs=%t drop_caps=%t disable_userns=%t new_session=%t die_with_parent=%t\n",
@@ -84,7 +95,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 		pf("cgroup       a scope with Delegate=yes from the systemd user manager; cgroup2 at %s; needs %s\n", mount, strings.Join(append([]string{"no controller"}, c.Controllers...)[min(1, len(c.Controllers)):], " "))
 	}
 	if p.Timeout > 0 {
-		pf("timeout      %s (--timeout)\n", p.Timeout)
+		pf("timeout      %s%s\n", p.Timeout, org("timeout", "--timeout"))
 	}
 	if len(p.KeepFDs) > 0 {
 		pf("keep fds     %v (--preserve-fd)\n", p.KeepFDs)
@@ -100,6 +111,20 @@ func (p *Plan) WriteText(w io.Writer) error {
 	for _, kv := range p.Env {
 		k, _, _ := strings.Cut(kv, "=")
 		pf("  %s\n", k)
+	}
+	if len(p.Profiles) > 0 {
+		pf("profiles     %s\n", strings.Join(p.Profiles, " -> "))
+	}
+	if len(p.Origins) > 0 {
+		pf("origins      (values not from the built-in defaults)\n")
+		keys := make([]string, 0, len(p.Origins))
+		for k := range p.Origins {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			pf("  %-20s %s\n", k, p.Origins[k])
+		}
 	}
 	for _, wmsg := range p.Warnings {
 		pf("warning      %s\n", wmsg)

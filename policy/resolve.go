@@ -25,6 +25,26 @@ func (e *UsageError) Is(target error) bool { return target == ErrUsage }
 // symlinks.
 var SystemDirs = []string{"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"}
 
+// ResolveWithProfiles is the one place where built-in defaults, the
+// profile chain and the command line meet: the chain is folded into the
+// flags (ApplyProfiles), the result checked against the host (Resolve),
+// and the plan records where each value came from.
+func ResolveWithProfiles(chain []*Profile, vars Vars, cli Flags, h Host) (*Plan, error) {
+	f, o, err := ApplyProfiles(chain, vars, cli)
+	if err != nil {
+		return nil, err
+	}
+	p, err := Resolve(f, h)
+	if err != nil {
+		return nil, err
+	}
+	for _, pr := range chain {
+		p.Profiles = append(p.Profiles, pr.Source)
+	}
+	p.Origins = o
+	return p, nil
+}
+
 // Resolve checks flags against host facts and builds the plan. It is the
 // one place where defaults and what the user asked meet.
 func Resolve(f Flags, h Host) (*Plan, error) {
@@ -168,7 +188,7 @@ func environment(f Flags, h Host) ([]string, error) {
 	out := env[:0]
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
-		if unset[k] || set[k] != "" {
+		if unset[k] || set[k] != "" || len(f.KeepEnv) > 0 && !keepName(k, f.KeepEnv) {
 			continue
 		}
 		out = append(out, kv)
@@ -278,6 +298,8 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 			}
 			info, ok := h.Paths[src]
 			switch {
+			case fl.Optional && ok && info.Err == "" && !info.Exists:
+				continue // a profile's "where it exists"
 			case !ok:
 				return nil, fmt.Errorf("%s: %s was not examined", fl.Flag(), src)
 			case info.Err != "":
@@ -304,7 +326,7 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 			}
 			m.Op, m.Dest = OpTmpfs, d
 			if fl.Kind == FSHide {
-				m.Op = OpHide
+				m.Op, m.Optional = OpHide, fl.Optional
 			}
 			for i := len(rw) - 1; i >= 0; i-- {
 				if under(d, rw[i].dst) && d != rw[i].dst {
@@ -365,6 +387,19 @@ func limits(f Flags, h Host, p *Plan) error {
 	p.Limits = l
 	if !l.Any() && !f.Cgroup {
 		return nil
+	}
+	// The sandbox's limits live in files of the delegated tree, which
+	// the payload's user owns: a writable view of any cgroup2 mount
+	// would let it lift them.
+	for _, m := range p.Mounts {
+		if m.Op != OpBind || m.ReadOnly {
+			continue
+		}
+		for _, cg := range h.Cgroup2All {
+			if under(cg, m.Source) || under(m.Source, cg) {
+				return fmt.Errorf("%s: it would show the cgroup hierarchy (%s) writable to a sandbox with a cgroup, which could lift its limits; bind it read-only", m.Origin, cg)
+			}
+		}
 	}
 	p.Cgroup = &CgroupPlan{
 		Mount: h.Cgroup2, V1: slices.Clone(h.CgroupV1), RuntimeDir: h.RuntimeDir, BusAddress: h.BusAddress,

@@ -26,17 +26,18 @@ type cgroupRun struct {
 // the subtree, when the launcher runs inside the manager's own tree, or
 // for a scope of its own. Every failure is fatal: a limit that cannot
 // be enforced is never dropped silently.
-func startCgroup(p *policy.Plan) (*cgroupRun, error) {
+func startCgroup(p *policy.Plan, warn func(string)) (*cgroupRun, error) {
 	c := p.Cgroup
 	if c.Mount == "" {
 		return nil, hinted(&cgroup.Error{Err: fmt.Errorf("%w is mounted", cgroup.ErrNoCgroup2),
 			Hint: "limits need cgroup v2: boot with systemd.unified_cgroup_hierarchy=1"})
 	}
+
 	state := ""
 	if c.RuntimeDir != "" {
 		state = filepath.Join(c.RuntimeDir, "sbx", "subtree")
 		if st, ok := cgroup.OpenSubtree(state, c.Mount); ok {
-			return leafIn(st, p, nil)
+			return leafIn(st, p, nil, warn)
 		}
 	}
 	mgr, err := cgroup.Connect(cgroup.Env{RuntimeDir: c.RuntimeDir, BusAddress: c.BusAddress, User: p.Identity.User, UID: int(p.Identity.HostUID)})
@@ -58,7 +59,7 @@ func startCgroup(p *policy.Plan) (*cgroupRun, error) {
 			mgr.Close()
 			return nil, fmt.Errorf("cgroup: %w", err)
 		}
-		return leafIn(st, p, mgr)
+		return leafIn(st, p, mgr, warn)
 	}
 	var tag [4]byte
 	rand.Read(tag[:])
@@ -68,7 +69,7 @@ func startCgroup(p *policy.Plan) (*cgroupRun, error) {
 		mgr.Close()
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
-	tree, err := cgroup.NewTree(c.Mount, scope, p.Limits, c.V1)
+	tree, err := cgroup.NewTree(c.Mount, scope, p.Limits, c.V1, warn)
 	if err != nil {
 		mgr.Close()
 		return nil, hinted(err)
@@ -76,8 +77,8 @@ func startCgroup(p *policy.Plan) (*cgroupRun, error) {
 	return &cgroupRun{mgr: mgr, tree: tree}, nil
 }
 
-func leafIn(st *cgroup.Subtree, p *policy.Plan, mgr *cgroup.Manager) (*cgroupRun, error) {
-	tree, err := st.NewLeaf(p.Limits, p.Cgroup.V1)
+func leafIn(st *cgroup.Subtree, p *policy.Plan, mgr *cgroup.Manager, warn func(string)) (*cgroupRun, error) {
+	tree, err := st.NewLeaf(p.Limits, p.Cgroup.V1, p.Cgroup.Mount, warn)
 	if err != nil {
 		if mgr != nil {
 			mgr.Close()

@@ -267,6 +267,9 @@ func (v *view) dev(dest string) error {
 // likely a path given as the host names it, not as the sandbox does.
 func (v *view) hide(m policy.Mount) error {
 	fd, err := v.resolve(m.Dest, m.DestBeneath)
+	if errors.Is(err, unix.ENOENT) && m.Optional {
+		return nil
+	}
 	if errors.Is(err, unix.ENOENT) {
 		return opErr("hide %s", m.Dest)(fmt.Errorf("nothing there in the sandbox's view (--hide takes the path inside the sandbox)"))
 	}

@@ -80,7 +80,7 @@ func ProbeHost(f policy.Flags) (policy.Host, error) {
 		if mi, err := os.Open("/proc/self/mountinfo"); err == nil {
 			m, _ := cgroup.ParseMountinfo(mi)
 			mi.Close()
-			h.Cgroup2, h.CgroupV1 = m.V2, m.V1
+			h.Cgroup2, h.Cgroup2All, h.CgroupV1 = m.V2, m.AllV2, m.V1
 		}
 		h.RuntimeDir, h.BusAddress = os.Getenv("XDG_RUNTIME_DIR"), os.Getenv("DBUS_SESSION_BUS_ADDRESS")
 	}

@@ -49,9 +49,10 @@ func (e *HintedError) Error() string { return e.Err.Error() }
 func (e *HintedError) Unwrap() error { return e.Err }
 
 // Run executes the plan: it starts the sandbox, relays signals, enforces
-// the timeout and returns how the payload ended. An error means sbx failed (exit 125), or, as an *ExecError, that
+// the timeout and returns how the payload ended; warn prints a line for
+// the user. An error means sbx failed (exit 125), or, as an *ExecError, that
 // the payload could not be executed.
-func Run(p *policy.Plan) (*Outcome, error) {
+func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	start := time.Now()
 	plan, err := json.Marshal(p)
 	if err != nil {
@@ -81,7 +82,7 @@ func Run(p *policy.Plan) (*Outcome, error) {
 	if p.Cgroup != nil {
 		// Before any namespace exists: init is cloned straight into
 		// the sandbox leaf, and its cgroup namespace is rooted there.
-		if cg, err = startCgroup(p); err != nil {
+		if cg, err = startCgroup(p, warn); err != nil {
 			return nil, err
 		}
 		defer cg.close()

@@ -76,9 +76,8 @@ func holderMain() int {
 		os.Stderr.WriteString("sbx: holder: " + err.Error() + "\n")
 		return 125
 	}
-	populated := map[string]bool{}
 	for {
-		st.Sweep(populated)
+		st.Sweep()
 		time.Sleep(time.Second)
 	}
 }

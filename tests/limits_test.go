@@ -194,7 +194,7 @@ func TestLimitsNoManagerContact(t *testing.T) {
 	if r.code != 0 || contacts.Load() != 0 {
 		t.Fatalf("a run without a limit: exit %d, %d connections to the user manager's sockets\n%s", r.code, contacts.Load(), r)
 	}
-	r = sbxCmd{args: []string{"run", "--pids", "10", "--", "true"}, env: env}.run(t)
+	r = sbxCmd{args: []string{"run", "--pids", "100", "--", "true"}, env: env}.run(t)
 	if r.code != 125 || contacts.Load() == 0 || !strings.HasPrefix(r.stderr, "sbx: ") {
 		t.Fatalf("--pids against a socket that is no user manager: exit %d, %d connections\n%s", r.code, contacts.Load(), r)
 	}
@@ -214,7 +214,7 @@ func TestLimitsFailClosed(t *testing.T) {
 			t.Errorf("%q without a user manager: want 125, the problem and its fix\n%s", flags, r)
 		}
 	}
-	for _, flags := range [][]string{{"--memory", "banana"}, {"--memory", "64"}, {"--cpus", "0"}, {"--pids", "-1"}, {"--memory-swap", "1G"}, {"--cpu-weight", "0"}, {"--memory", "1G", "--memory", "2G"}} {
+	for _, flags := range [][]string{{"--memory", "banana"}, {"--memory", "64"}, {"--cpus", "0"}, {"--pids", "-1"}, {"--pids", "8"}, {"--cpus", "1_0"}, {"--cpus", "1e1"}, {"--memory-swap", "1G"}, {"--cpu-weight", "0"}, {"--memory", "1G", "--memory", "2G"}} {
 		r := runSbx(t, append(append([]string{"run"}, flags...), "--", "true")...)
 		if r.code != 125 || len(r.stderrLines()) != 1 {
 			t.Errorf("%q: want 125 with one line\n%s", flags, r)
@@ -327,5 +327,20 @@ func TestLimitRealCPU(t *testing.T) {
 	}
 	if rep := readReport(t, status); rep.Limits == nil || rep.Limits.NrThrottled == 0 {
 		t.Errorf("a busy loop under --cpus 0.5 was never throttled: %+v", rep.Limits)
+	}
+}
+
+// TestLimitRealInherited: asking sbx for a looser limit than the caller
+// runs under must not lift the caller's: the sandbox's leaf, elsewhere
+// in the tree, gets the tighter one too.
+func TestLimitRealInherited(t *testing.T) {
+	requireUserns(t)
+	requireControllers(t)
+	args := []string{"--user", "--wait", "--pipe", "--quiet", "-p", "MemoryMax=64M", "-p", "MemorySwapMax=0", "--", sbxBin, "run"}
+	args = append(append(args, helperFlags()...), "--memory", "1G", "--", helperExe, helperArg, "alloc", "300")
+	cmd := exec.Command("systemd-run", args...)
+	out, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code == 0 || !strings.Contains(string(out), "memory limit 64M reached") {
+		t.Errorf("300 MiB under the caller's MemoryMax=64M and --memory 1G: exit %d\n%s", code, out)
 	}
 }

@@ -32,6 +32,7 @@ const usage = `sbx runs a command in a rootless sandbox.
 
 Usage:
   sbx run [FLAGS] [--] COMMAND [ARG...]
+  sbx profile list | show NAME | check FILE
   sbx version
   sbx help [run]
 
@@ -43,6 +44,7 @@ Examples:
   sbx run --ro ~/data:/data --hide /data/secrets -- ./analyze /data
   sbx run --timeout 30s --json-status st.json -- ./untrusted
   sbx run --dry-run --json -- ls          print the plan, run nothing
+  sbx run --profile build -- make         a build: the project writable, caches, secrets hidden
 
 Exit status: the command's own; 128+N if it was killed by signal N;
 124 on --timeout; 125 if sbx failed; 126 if COMMAND could not be
@@ -58,6 +60,8 @@ func sbx(args []string) int {
 	switch args[0] {
 	case "run":
 		return run(args[1:])
+	case "profile":
+		return profile(args[1:])
 	case "version", "--version":
 		fmt.Println(versionString())
 		return 0
@@ -102,9 +106,10 @@ func oneLine(s string) string {
 func warn(s string) { fmt.Fprintf(os.Stderr, "sbx: warning: %s\n", oneLine(s)) }
 
 type runOpts struct {
-	flags  policy.Flags
-	dryRun bool
-	json   bool
+	flags    policy.Flags
+	profiles []string
+	dryRun   bool
+	json     bool
 }
 
 func runFlags() (*pflag.FlagSet, *runOpts) {
@@ -114,6 +119,7 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.SetInterspersed(false)
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
+	fs.Var(&listValue{dst: &o.profiles}, "profile", "apply profile `NAME|PATH` (repeatable: later ones extend earlier ones)")
 	fs.Var(&fsValue{kind: policy.FSRo, list: &f.FS}, "ro", "bind `PATH[:DEST]` read-only (repeatable, in order)")
 	fs.Var(&fsValue{kind: policy.FSRw, list: &f.FS}, "rw", "bind `PATH[:DEST]` read-write")
 	fs.Var(&fsValue{kind: policy.FSTmpfs, list: &f.FS}, "tmpfs", "an empty writable tmpfs at `DEST`")
@@ -182,11 +188,25 @@ func run(args []string) int {
 	if o.json && !o.dryRun {
 		return fail(errors.New("run: --json goes with --dry-run (for the outcome, use --json-status FILE)"))
 	}
-	host, err := sandbox.ProbeHost(o.flags)
+	vars, err := sandbox.ProbeVars()
+	if err != nil {
+		return fail(fmt.Errorf("run: %w", err))
+	}
+	// A profile's errors name their file:line:col; they need no prefix.
+	chain, err := policy.LoadChain(o.profiles, sandbox.ProfileLoader(vars))
 	if err != nil {
 		return fail(err)
 	}
-	plan, err := policy.Resolve(o.flags, host)
+	// The host is examined for what the profiles and flags together name.
+	merged, _, err := policy.ApplyProfiles(chain, vars, o.flags)
+	if err != nil {
+		return fail(err)
+	}
+	host, err := sandbox.ProbeHost(merged)
+	if err != nil {
+		return fail(err)
+	}
+	plan, err := policy.ResolveWithProfiles(chain, vars, o.flags, host)
 	if err != nil {
 		return fail(fmt.Errorf("run: %w", err))
 	}
@@ -215,14 +235,17 @@ func run(args []string) int {
 	for _, w := range plan.Warnings {
 		warn(w)
 	}
-	out, err := sandbox.Run(plan)
+	out, err := sandbox.Run(plan, warn)
 	code := exitCode(out, err, plan)
 	if out != nil && out.Cgroup != nil && out.Cgroup.OOMKills > 0 {
-		limit := "memory limit " + policy.FormatSize(plan.Limits.MemoryMax)
+		why := "the kernel's OOM killer (the host or a parent cgroup ran out of memory)"
+		if out.Cgroup.LimitHit > 0 && out.Cgroup.MemoryMax != 0 {
+			why = "memory limit " + policy.FormatSize(out.Cgroup.MemoryMax) + " reached"
+		}
 		if out.Signal == 9 {
-			fmt.Fprintf(os.Stderr, "sbx: killed: %s reached\n", limit)
+			fmt.Fprintf(os.Stderr, "sbx: killed: %s\n", why)
 		} else {
-			fmt.Fprintf(os.Stderr, "sbx: %s reached: the kernel killed %d process(es) in the sandbox\n", limit, out.Cgroup.OOMKills)
+			fmt.Fprintf(os.Stderr, "sbx: %s: the kernel killed %d process(es) in the sandbox\n", why, out.Cgroup.OOMKills)
 		}
 	}
 	if status != nil {
@@ -271,7 +294,7 @@ func writeStatus(f *os.File, out *sandbox.Outcome, err error, code int, wall tim
 	if out != nil {
 		s.Signal, s.SignalName, s.CoreDumped, s.TimedOut = out.Signal, out.SignalName, out.Core, out.TimedOut
 		if out.Cgroup != nil && plan != nil {
-			r := limitsReport{Asked: plan.Limits, OOMKilled: out.Cgroup.OOMKills > 0, Stats: *out.Cgroup}
+			r := limitsReport{Asked: plan.Limits, OOMKilled: out.Cgroup.OOMKills > 0 && out.Cgroup.LimitHit > 0, Stats: *out.Cgroup}
 			if b, err := json.Marshal(r); err == nil {
 				s.Limits = b
 			}

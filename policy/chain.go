@@ -1,0 +1,438 @@
+package policy
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+//go:embed profiles/*.toml
+var builtins embed.FS
+
+// Builtin returns the built-in profile NAME's text, ok false if none.
+func Builtin(name string) ([]byte, bool) {
+	b, err := builtins.ReadFile("profiles/" + name + ".toml")
+	return b, err == nil
+}
+
+// BuiltinNames lists the built-in profiles.
+func BuiltinNames() []string {
+	ents, _ := fs.ReadDir(builtins, "profiles")
+	var out []string
+	for _, e := range ents {
+		if n, ok := strings.CutSuffix(e.Name(), ".toml"); ok {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// IsProfilePath says whether a --profile value or an extends entry
+// names a file rather than a profile to look up.
+func IsProfilePath(ref string) bool {
+	return strings.Contains(ref, "/") || strings.HasSuffix(ref, ".toml")
+}
+
+// Loader finds a profile: ref is a name or a path; from is the source
+// of the profile that names it ("" for the command line), for relative
+// paths. It returns the profile's source and text. Package sandbox
+// provides the one that reads files; tests fabricate theirs.
+type Loader func(ref, from string) (source string, data []byte, err error)
+
+// LoadChain decodes the profiles refs name, each after the profiles it
+// extends, in order; a profile reached twice is applied once, where it
+// was first reached. A cycle is an error that names its files.
+func LoadChain(refs []string, load Loader) ([]*Profile, error) {
+	var chain []*Profile
+	seen := map[string]bool{}
+	var visit func(ref, from string, stack []string, by *Profile) error
+	visit = func(ref, from string, stack []string, by *Profile) error {
+		source, data, err := load(ref, from)
+		if err != nil {
+			if by != nil {
+				return by.errAt("extends", "%s: %v", ref, err)
+			}
+			return &ProfileError{Source: ref, Msg: err.Error()}
+		}
+		if slices.Contains(stack, source) {
+			cycle := append(stack[slices.Index(stack, source):], source)
+			return by.errAt("extends", "extends cycle: %s", strings.Join(cycle, " -> "))
+		}
+		if seen[source] {
+			return nil
+		}
+		p, err := DecodeProfile(source, data)
+		if err != nil {
+			return err
+		}
+		for _, e := range p.Extends {
+			if err := visit(e, source, append(stack, source), p); err != nil {
+				return err
+			}
+		}
+		seen[source] = true
+		chain = append(chain, p)
+		return nil
+	}
+	for _, r := range refs {
+		if err := visit(r, "", nil, nil); err != nil {
+			return nil, err
+		}
+	}
+	return chain, nil
+}
+
+// Vars are the variables a profile may use, with their values.
+type Vars map[string]string
+
+// Expand replaces $NAME and ${NAME} with their values; "$$" is a "$".
+// An undefined variable is an error, never an empty string.
+func Expand(s string, vars Vars) (string, error) {
+	if !strings.Contains(s, "$") {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' {
+			b.WriteByte(s[i])
+			continue
+		}
+		rest := s[i+1:]
+		var name string
+		switch {
+		case strings.HasPrefix(rest, "$"):
+			b.WriteByte('$')
+			i++
+			continue
+		case strings.HasPrefix(rest, "{"):
+			end := strings.IndexByte(rest, '}')
+			if end < 0 {
+				return "", fmt.Errorf("unclosed ${ in %q", s)
+			}
+			name = rest[1:end]
+			i += end + 1
+		default:
+			n := 0
+			for n < len(rest) && (rest[n] == '_' || rest[n] >= 'A' && rest[n] <= 'Z' || rest[n] >= 'a' && rest[n] <= 'z' || n > 0 && rest[n] >= '0' && rest[n] <= '9') {
+				n++
+			}
+			name = rest[:n]
+			i += n
+		}
+		if name == "" {
+			return "", fmt.Errorf("a lone $ in %q (write $$ for a dollar sign)", s)
+		}
+		v, ok := vars[name]
+		if !ok {
+			if why, ok := vars["!"+name]; ok {
+				return "", fmt.Errorf("$%s is undefined here: %s", name, why)
+			}
+			return "", fmt.Errorf("undefined variable $%s", name)
+		}
+		b.WriteString(v)
+	}
+	return b.String(), nil
+}
+
+// Origins says where each value of the plan came from: "default", a
+// profile's file:line, or a flag. Keys: "net", "hostname", "root",
+// "chdir", "timeout", "cgroup", "env.clear", "env.keep", "env.set.K",
+// "env.unset.K", "limits.memory", ...
+type Origins map[string]string
+
+// ApplyProfiles folds a profile chain into the command line's flags:
+// the profiles in order (later wins), then the flags (which win over
+// every profile). This, with Resolve, is where built-in defaults < the
+// profile chain < the command line is decided.
+func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, error) {
+	var f Flags
+	o := Origins{}
+	at := func(p *Profile, key string) string {
+		q := p.pos[key]
+		if q.line == 0 {
+			return p.Source
+		}
+		return fmt.Sprintf("%s:%d", p.Source, q.line)
+	}
+	str := func(p *Profile, key string, v *string, dst *string) error {
+		if v == nil {
+			return nil
+		}
+		x, err := Expand(*v, vars)
+		if err != nil {
+			return p.errAt(key, "%s: %v", key, err)
+		}
+		*dst = x
+		o[key] = at(p, key)
+		return nil
+	}
+	set := map[string]string{}
+	setOrigin := map[string]string{}
+	var unset, keep []string
+	for _, p := range chain {
+		r := p.Run
+		for _, s := range []struct {
+			key string
+			v   *string
+			dst *string
+		}{{"net", r.Net, &f.Net}, {"hostname", r.Hostname, &f.Hostname}, {"chdir", r.Chdir, &f.Chdir}} {
+			if err := str(p, "run."+s.key, s.v, s.dst); err != nil {
+				return f, nil, err
+			}
+			if s.v != nil {
+				o[s.key] = at(p, "run."+s.key)
+				delete(o, "run."+s.key)
+			}
+		}
+		if f.Net != "" {
+			if _, err := ParseNet(f.Net); err != nil {
+				return f, nil, p.errAt("run.net", "%v", err)
+			}
+		}
+		if r.Root != nil {
+			f.Root, o["root"] = *r.Root, at(p, "run.root")
+		}
+		if r.Cgroup != nil {
+			f.Cgroup, o["cgroup"] = *r.Cgroup, at(p, "run.cgroup")
+		}
+		if r.Timeout != nil {
+			d, err := time.ParseDuration(*r.Timeout)
+			if err != nil || d <= 0 {
+				return f, nil, p.errAt("run.timeout", "timeout %q: want a positive duration such as 30s or 2h", *r.Timeout)
+			}
+			f.Timeout, o["timeout"] = d, at(p, "run.timeout")
+		}
+		for i, m := range p.Mount {
+			key := "mount." + strconv.Itoa(i)
+			fl, err := mountFlag(m, vars)
+			if err != nil {
+				return f, nil, p.errAt(key, "%v", err)
+			}
+			fl.Origin = "profile " + at(p, key)
+			f.FS = replaceDest(f.FS, fl, vars["PWD"])
+		}
+		e := p.Env
+		if e.Clear != nil && *e.Clear {
+			f.Clearenv, o["env.clear"] = true, at(p, "env.clear")
+		}
+		if len(e.Keep) > 0 {
+			keep = append(keep, e.Keep...)
+			o["env.keep"] = at(p, "env.keep")
+		}
+		for _, k := range sortedKeys(e.Set) {
+			v, err := Expand(e.Set[k], vars)
+			if err != nil {
+				return f, nil, p.errAt("env.set."+k, "env.set.%s: %v", k, err)
+			}
+			if err := checkEnvKey(k); err != nil {
+				return f, nil, p.errAt("env.set."+k, "env.set: %v", err)
+			}
+			set[k], setOrigin[k] = v, at(p, "env.set."+k)
+			unset = slices.DeleteFunc(unset, func(u string) bool { return u == k })
+		}
+		for _, k := range e.Unset {
+			if err := checkEnvKey(k); err != nil {
+				return f, nil, p.errAt("env.unset", "env.unset: %v", err)
+			}
+			delete(set, k)
+			unset = append(unset, k)
+			o["env.unset."+k] = at(p, "env.unset")
+		}
+		if err := applyLimits(p, &f, o, at); err != nil {
+			return f, nil, err
+		}
+	}
+
+	// The command line wins.
+	if cli.Net != "" {
+		f.Net, o["net"] = cli.Net, "flag --net"
+	}
+	if cli.Hostname != "" {
+		f.Hostname, o["hostname"] = cli.Hostname, "flag --hostname"
+	}
+	if cli.Chdir != "" {
+		f.Chdir, o["chdir"] = cli.Chdir, "flag --chdir"
+	}
+	if cli.Root {
+		f.Root, o["root"] = true, "flag --root"
+	}
+	if cli.Cgroup {
+		f.Cgroup, o["cgroup"] = true, "flag --cgroup"
+	}
+	if cli.Timeout != 0 {
+		f.Timeout, o["timeout"] = cli.Timeout, "flag --timeout"
+	}
+	for _, fl := range cli.FS {
+		f.FS = replaceDest(f.FS, fl, vars["PWD"])
+	}
+	if cli.Clearenv {
+		f.Clearenv, o["env.clear"] = true, "flag --clearenv"
+	}
+	for _, kv := range cli.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		set[k], setOrigin[k] = v, "flag --env"
+		unset = slices.DeleteFunc(unset, func(u string) bool { return u == k })
+	}
+	for _, k := range cli.Unsetenv {
+		delete(set, k)
+		unset = append(unset, k)
+		o["env.unset."+k] = "flag --unsetenv"
+	}
+	for _, k := range sortedKeys(set) {
+		f.Env = append(f.Env, k+"="+set[k])
+		o["env.set."+k] = setOrigin[k]
+	}
+	f.Unsetenv, f.KeepEnv = dedupe(unset), dedupe(keep)
+	for _, l := range []struct {
+		key  string
+		v    uint64
+		dst  *uint64
+		flag string
+	}{
+		{"limits.memory", cli.Memory, &f.Memory, "--memory"}, {"limits.cpus", cli.CPUQuota, &f.CPUQuota, "--cpus"},
+		{"limits.pids", cli.Pids, &f.Pids, "--pids"}, {"limits.cpu_weight", cli.CPUWeight, &f.CPUWeight, "--cpu-weight"},
+		{"limits.io_weight", cli.IOWeight, &f.IOWeight, "--io-weight"},
+	} {
+		if l.v != 0 {
+			*l.dst, o[l.key] = l.v, "flag "+l.flag
+		}
+	}
+	if cli.MemorySwapSet {
+		f.MemorySwap, f.MemorySwapSet, o["limits.memory_swap"] = cli.MemorySwap, true, "flag --memory-swap"
+	}
+	f.PreserveFDs, f.JSONStatus, f.Argv = cli.PreserveFDs, cli.JSONStatus, cli.Argv
+	return f, o, nil
+}
+
+func applyLimits(p *Profile, f *Flags, o Origins, at func(*Profile, string) string) error {
+	l := p.Limits
+	if l.Memory != nil {
+		b, err := ParseMemory(*l.Memory)
+		if err != nil {
+			return p.errAt("limits.memory", "%v", err)
+		}
+		f.Memory, o["limits.memory"] = b, at(p, "limits.memory")
+	}
+	if l.MemorySwap != nil {
+		b, err := ParseMemorySwap(*l.MemorySwap)
+		if err != nil {
+			return p.errAt("limits.memory_swap", "%v", err)
+		}
+		f.MemorySwap, f.MemorySwapSet, o["limits.memory_swap"] = b, true, at(p, "limits.memory_swap")
+	}
+	if l.Cpus != nil {
+		q, err := ParseCPUs(fmt.Sprint(l.Cpus))
+		if err != nil {
+			return p.errAt("limits.cpus", "%v", err)
+		}
+		f.CPUQuota, o["limits.cpus"] = q, at(p, "limits.cpus")
+	}
+	for _, x := range []struct {
+		key string
+		v   *int64
+		dst *uint64
+	}{{"limits.pids", l.Pids, &f.Pids}, {"limits.cpu_weight", l.CPUWeight, &f.CPUWeight}, {"limits.io_weight", l.IOWeight, &f.IOWeight}} {
+		if x.v == nil {
+			continue
+		}
+		if x.key != "limits.pids" && *x.v > 10000 {
+			return p.errAt(x.key, "%s = %d: want 1 to 10000", x.key, *x.v)
+		}
+		if x.key == "limits.pids" {
+			if _, err := ParseCount("pids", strconv.FormatInt(*x.v, 10)); err != nil {
+				return p.errAt(x.key, "%v", err)
+			}
+		}
+		*x.dst, o[x.key] = uint64(*x.v), at(p, x.key)
+	}
+	return nil
+}
+
+// mountFlag turns a [[mount]] entry into the flag it stands for.
+func mountFlag(m MountEntry, vars Vars) (FSFlag, error) {
+	kind, raw := FSRo, m.Ro
+	switch {
+	case m.Rw != nil:
+		kind, raw = FSRw, m.Rw
+	case m.Tmpfs != nil:
+		kind, raw = FSTmpfs, m.Tmpfs
+	case m.Hide != nil:
+		kind, raw = FSHide, m.Hide
+	}
+	v, err := Expand(*raw, vars)
+	if err != nil {
+		return FSFlag{}, fmt.Errorf("%s %q: %v", kind, *raw, err)
+	}
+	var f FSFlag
+	if kind == FSRo || kind == FSRw {
+		f, err = ParseBind(kind, v)
+	} else {
+		f, err = ParseDest(kind, v)
+	}
+	if err != nil {
+		return FSFlag{}, err
+	}
+	f.Optional = m.Optional
+	return f, nil
+}
+
+// replaceDest appends fl to fs, dropping an earlier operation on the
+// same destination: a later profile, or the command line, replaces it.
+func replaceDest(fs []FSFlag, fl FSFlag, cwd string) []FSFlag {
+	d := flagDest(fl, cwd)
+	fs = slices.DeleteFunc(fs, func(x FSFlag) bool { return x.Origin != "" && flagDest(x, cwd) == d })
+	return append(fs, fl)
+}
+
+func flagDest(fl FSFlag, cwd string) string {
+	if fl.Dest != "" {
+		return fl.Dest
+	}
+	return hostPath(fl.Source, cwd)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func dedupe(s []string) []string {
+	var out []string
+	for _, x := range s {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// keepName says whether an environment variable's name is on the
+// allowlist (an entry ending in * matches a prefix).
+func keepName(name string, keep []string) bool {
+	for _, k := range keep {
+		if p, ok := strings.CutSuffix(k, "*"); ok && strings.HasPrefix(name, p) || k == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ProjectDir is $PROJECT: the root of the git work tree around cwd
+// (gitRoot, found by the host probe; "" when there is none), else cwd.
+func ProjectDir(cwd, gitRoot string) string {
+	if gitRoot != "" && under(cwd, gitRoot) {
+		return path.Clean(gitRoot)
+	}
+	return cwd
+}

@@ -1,0 +1,253 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// ProfileVersion is the only version of the profile format.
+const ProfileVersion = 1
+
+// Profile is one profile file, decoded and checked (docs/profiles.md).
+type Profile struct {
+	Version     int           `toml:"version"`
+	Description string        `toml:"description"`
+	Extends     []string      `toml:"extends"`
+	Run         RunSection    `toml:"run"`
+	Mount       []MountEntry  `toml:"mount"`
+	Env         EnvSection    `toml:"env"`
+	Limits      LimitsSection `toml:"limits"`
+
+	// Source names the file: a path, or "builtin:NAME.toml".
+	Source string `toml:"-"`
+	pos    map[string]pos
+}
+
+// RunSection holds what sbx run's scalar flags say.
+type RunSection struct {
+	Net      *string `toml:"net"`
+	Hostname *string `toml:"hostname"`
+	Root     *bool   `toml:"root"`
+	Chdir    *string `toml:"chdir"`
+	Timeout  *string `toml:"timeout"`
+	Cgroup   *bool   `toml:"cgroup"`
+}
+
+// MountEntry is one filesystem operation: exactly one of Ro, Rw, Tmpfs,
+// Hide. Optional skips it when its source (or, for Hide, its path) does
+// not exist.
+type MountEntry struct {
+	Ro       *string `toml:"ro"`
+	Rw       *string `toml:"rw"`
+	Tmpfs    *string `toml:"tmpfs"`
+	Hide     *string `toml:"hide"`
+	Optional bool    `toml:"optional"`
+}
+
+// EnvSection shapes the payload's environment.
+type EnvSection struct {
+	Clear *bool             `toml:"clear"`
+	Keep  []string          `toml:"keep"`
+	Set   map[string]string `toml:"set"`
+	Unset []string          `toml:"unset"`
+}
+
+// LimitsSection holds the limits; Cpus may be a number or a string.
+type LimitsSection struct {
+	Memory     *string `toml:"memory"`
+	MemorySwap *string `toml:"memory_swap"`
+	Cpus       any     `toml:"cpus"`
+	Pids       *int64  `toml:"pids"`
+	CPUWeight  *int64  `toml:"cpu_weight"`
+	IOWeight   *int64  `toml:"io_weight"`
+}
+
+type pos struct{ line, col int }
+
+// ProfileError is an error in a profile, located in its file.
+type ProfileError struct {
+	Source    string
+	Line, Col int
+	Msg       string
+}
+
+func (e *ProfileError) Error() string {
+	if e.Line == 0 {
+		return e.Source + ": " + e.Msg
+	}
+	return fmt.Sprintf("%s:%d:%d: %s", e.Source, e.Line, e.Col, e.Msg)
+}
+
+// Is makes every ProfileError a usage error.
+func (e *ProfileError) Is(target error) bool { return target == ErrUsage }
+
+// errAt is an error at the position of key (a dotted path such as
+// "limits.memory" or "mount.3"), or at the top of the file.
+func (p *Profile) errAt(key string, format string, args ...any) error {
+	at := p.pos[key]
+	return &ProfileError{Source: p.Source, Line: at.line, Col: at.col, Msg: fmt.Sprintf(format, args...)}
+}
+
+// DecodeProfile decodes a profile strictly: a syntax error, an unknown
+// key, a wrong type or a bad value is an error naming source:line:col.
+// Values holding variables are checked once expanded (ApplyProfiles).
+func DecodeProfile(source string, data []byte) (*Profile, error) {
+	p := &Profile{Source: source}
+	var err error
+	if p.pos, err = positions(data); err != nil {
+		var pe *unstable.ParserError
+		if errors.As(err, &pe) {
+			sh := shapeOf(data, pe.Highlight)
+			return nil, &ProfileError{Source: source, Line: sh.line, Col: sh.col, Msg: pe.Message}
+		}
+		return nil, &ProfileError{Source: source, Msg: err.Error()}
+	}
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(p); err != nil {
+		var sm *toml.StrictMissingError
+		if errors.As(err, &sm) && len(sm.Errors) > 0 {
+			e := sm.Errors[0]
+			line, col := e.Position()
+			return nil, &ProfileError{Source: source, Line: line, Col: col, Msg: fmt.Sprintf("unknown key %q", strings.Join(e.Key(), "."))}
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			line, col := de.Position()
+			msg := strings.TrimPrefix(de.Error(), "toml: ")
+			if k := de.Key(); len(k) > 0 {
+				msg = fmt.Sprintf("%s: %s", strings.Join(k, "."), msg)
+			}
+			return nil, &ProfileError{Source: source, Line: line, Col: col, Msg: msg}
+		}
+		return nil, &ProfileError{Source: source, Msg: err.Error()}
+	}
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// check validates what can be validated before variables are expanded.
+func (p *Profile) check() error {
+	if _, ok := p.pos["version"]; !ok {
+		return &ProfileError{Source: p.Source, Line: 1, Col: 1, Msg: fmt.Sprintf("no version key (want version = %d)", ProfileVersion)}
+	}
+	if p.Version != ProfileVersion {
+		return p.errAt("version", "version %d: this sbx reads version %d", p.Version, ProfileVersion)
+	}
+	for i, m := range p.Mount {
+		n := 0
+		for _, v := range []*string{m.Ro, m.Rw, m.Tmpfs, m.Hide} {
+			if v != nil {
+				n++
+				if *v == "" {
+					return p.errAt(fmt.Sprintf("mount.%d", i), "empty path")
+				}
+			}
+		}
+		if n != 1 {
+			return p.errAt(fmt.Sprintf("mount.%d", i), "a [[mount]] takes exactly one of ro, rw, tmpfs, hide")
+		}
+	}
+	for _, e := range p.Extends {
+		if e == "" {
+			return p.errAt("extends", "empty profile name")
+		}
+	}
+	l := p.Limits
+	if l.Cpus != nil {
+		switch v := l.Cpus.(type) {
+		case float64, int64, string:
+		default:
+			return p.errAt("limits.cpus", "cpus: want a number, got %T", v)
+		}
+	}
+	for key, v := range map[string]*int64{"limits.pids": l.Pids, "limits.cpu_weight": l.CPUWeight, "limits.io_weight": l.IOWeight} {
+		if v != nil && *v <= 0 {
+			return p.errAt(key, "%s = %d: want a positive number", key, *v)
+		}
+	}
+	return nil
+}
+
+// positions maps the keys of a TOML document to where they stand:
+// "run.net", "mount.0" (the header of the first [[mount]]),
+// "mount.0.ro", "env.set.NAME", ...
+func positions(data []byte) (map[string]pos, error) {
+	out := map[string]pos{}
+	var p unstable.Parser
+	p.Reset(data)
+	prefix := ""
+	arrays := map[string]int{}
+	for p.NextExpression() {
+		e := p.Expression()
+		switch e.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			k := keyOf(e.Key())
+			if e.Kind == unstable.ArrayTable {
+				i := arrays[k]
+				arrays[k] = i + 1
+				k = k + "." + strconv.Itoa(i)
+			}
+			prefix = k
+			if kr := e.Key(); kr.Next() {
+				out[k] = shapeOf(data, p.Shape(kr.Node().Raw).Start)
+			}
+		case unstable.KeyValue:
+			k := keyOf(e.Key())
+			if prefix != "" {
+				k = prefix + "." + k
+			}
+			v := e.Value()
+			at := shapeOf(data, p.Shape(v.Raw).Start)
+			if kr := e.Key(); kr.Next() {
+				at = shapeOf(data, p.Shape(kr.Node().Raw).Start)
+			}
+			out[k] = at
+			if v.Kind == unstable.InlineTable {
+				for it := v.Children(); it.Next(); {
+					kv := it.Node()
+					out[k+"."+keyOf(kv.Key())] = shapeOf(data, p.Shape(kv.Raw).Start)
+				}
+			}
+		}
+	}
+	return out, p.Error()
+}
+
+func keyOf(it unstable.Iterator) string {
+	var parts []string
+	for it.Next() {
+		parts = append(parts, string(it.Node().Data))
+	}
+	return strings.Join(parts, ".")
+}
+
+// shapeOf turns a parser position (or a highlighted slice of data) into
+// a line and column.
+func shapeOf(data []byte, at any) pos {
+	switch a := at.(type) {
+	case unstable.Position:
+		return pos{a.Line, a.Column}
+	case []byte:
+		off := len(data)
+		if len(a) > 0 {
+			for i := range data {
+				if &data[i] == &a[0] {
+					off = i
+					break
+				}
+			}
+		}
+		line := 1 + bytes.Count(data[:off], []byte("\n"))
+		col := off - bytes.LastIndexByte(data[:off], '\n')
+		return pos{line, col}
+	}
+	return pos{}
+}
