@@ -251,6 +251,18 @@ func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, erro
 	}
 
 	// The command line wins.
+	if cli.NoLimits {
+		if cli.Memory != 0 || cli.CPUQuota != 0 || cli.Pids != 0 || cli.CPUWeight != 0 || cli.IOWeight != 0 || cli.MemorySwapSet {
+			return f, nil, fmt.Errorf("--no-limits goes with no limit flag")
+		}
+		f.Memory, f.MemorySwap, f.MemorySwapSet, f.CPUQuota, f.Pids, f.CPUWeight, f.IOWeight = 0, 0, false, 0, 0, 0, 0
+		for k := range o {
+			if strings.HasPrefix(k, "limits.") {
+				delete(o, k)
+			}
+		}
+		o["limits"] = "flag --no-limits"
+	}
 	if cli.Net != "" {
 		f.Net, o["net"] = cli.Net, "flag --net"
 	}

@@ -62,7 +62,10 @@ type Flags struct {
 	// Cgroup asks for a delegated cgroup even without a limit (for
 	// accounting and the guaranteed teardown).
 	Cgroup bool
-	Argv   []string
+	// NoLimits drops the limits the profiles set: the user's explicit
+	// choice to run where they cannot be enforced.
+	NoLimits bool
+	Argv     []string
 }
 
 // ParseBind parses the value of --ro or --rw: PATH or PATH:DEST. When

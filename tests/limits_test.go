@@ -344,3 +344,23 @@ func TestLimitRealInherited(t *testing.T) {
 		t.Errorf("300 MiB under the caller's MemoryMax=64M and --memory 1G: exit %d\n%s", code, out)
 	}
 }
+
+// TestNoLimits: a profile's limits fail closed where they cannot be
+// enforced, unless the user drops them explicitly, which is said.
+func TestNoLimits(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	env := append(os.Environ(), "XDG_RUNTIME_DIR=/nonexistent", "DBUS_SESSION_BUS_ADDRESS=")
+	r := sbxCmd{args: []string{"run", "--profile", "untrusted", "--", "echo", "ran"}, env: env}.run(t)
+	if r.code != 125 || strings.Contains(r.stdout, "ran") {
+		t.Errorf("--profile untrusted without a user manager: want 125\n%s", r)
+	}
+	r = sbxCmd{args: []string{"run", "--profile", "untrusted", "--no-limits", "--", "echo", "ran"}, env: env}.run(t)
+	if r.code != 0 || !strings.Contains(r.stdout, "ran") || !strings.Contains(r.stderr, "sbx: warning: --no-limits") {
+		t.Errorf("--profile untrusted --no-limits: want it to run, and say so\n%s", r)
+	}
+	r = runSbx(t, "run", "--no-limits", "--memory", "64M", "--", "true")
+	if r.code != 125 || len(r.stderrLines()) != 1 {
+		t.Errorf("--no-limits with --memory: want 125 with one line\n%s", r)
+	}
+}

@@ -146,6 +146,7 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	limit("pids", "at most `N` tasks in the sandbox (sbx's init included)", &f.Pids, nil, func(s string) (uint64, error) { return policy.ParseCount("pids", s) })
 	limit("cpu-weight", "CPU weight `N`, 1 to 10000 (default 100)", &f.CPUWeight, nil, func(s string) (uint64, error) { return policy.ParseWeight("cpu-weight", s) })
 	limit("io-weight", "IO weight `N`, 1 to 10000, where the io controller is delegated", &f.IOWeight, nil, func(s string) (uint64, error) { return policy.ParseWeight("io-weight", s) })
+	fs.BoolVar(&f.NoLimits, "no-limits", false, "drop the limits the profiles set (where the host cannot enforce them)")
 	fs.BoolVar(&f.Cgroup, "cgroup", false, "run in a cgroup delegated by the systemd user manager even without a limit (accounting, guaranteed teardown)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the resolved plan and exit without running anything")
 	fs.BoolVar(&o.json, "json", false, "with --dry-run: print the plan as JSON")
@@ -209,6 +210,9 @@ func run(args []string) int {
 	plan, err := policy.ResolveWithProfiles(chain, vars, o.flags, host)
 	if err != nil {
 		return fail(fmt.Errorf("run: %w", err))
+	}
+	if o.flags.NoLimits && !o.dryRun {
+		warn("--no-limits: running without the limits of the profiles")
 	}
 	if o.dryRun {
 		if o.json {
