@@ -328,14 +328,14 @@ func applyLimits(p *Profile, f *Flags, o Origins, at func(*Profile, string) stri
 	if l.Memory != nil {
 		b, err := ParseMemory(*l.Memory)
 		if err != nil {
-			return p.errAt("limits.memory", "%v", err)
+			return p.errAt("limits.memory", "memory: %s", strings.TrimPrefix(err.Error(), "--memory "))
 		}
 		f.Memory, o["limits.memory"] = b, at(p, "limits.memory")
 	}
 	if l.MemorySwap != nil {
 		b, err := ParseMemorySwap(*l.MemorySwap)
 		if err != nil {
-			return p.errAt("limits.memory_swap", "%v", err)
+			return p.errAt("limits.memory_swap", "memory_swap: %s", strings.TrimPrefix(err.Error(), "--memory-swap "))
 		}
 		f.MemorySwap, f.MemorySwapSet, o["limits.memory_swap"] = b, true, at(p, "limits.memory_swap")
 	}

@@ -70,22 +70,28 @@ func (p *Plan) WriteText(w io.Writer) error {
 		s.NoNewPrivs, s.DropCaps, s.DisableUserns, s.NewSession, s.DieWithParent)
 	if l := p.Limits; l.Any() {
 		var parts []string
+		add := func(key, text string) {
+			if o, ok := p.Origins[key]; ok {
+				text += " [" + o + "]"
+			}
+			parts = append(parts, text)
+		}
 		if l.MemoryMax != 0 {
-			parts = append(parts, "memory "+FormatSize(l.MemoryMax)+" (swap "+FormatSize(l.MemorySwapMax)+")")
+			add("limits.memory", "memory "+FormatSize(l.MemoryMax)+" (swap "+FormatSize(l.MemorySwapMax)+")")
 		}
 		if l.CPUQuota != 0 {
-			parts = append(parts, fmt.Sprintf("cpus %g", float64(l.CPUQuota)/float64(l.CPUPeriod)))
+			add("limits.cpus", fmt.Sprintf("cpus %g", float64(l.CPUQuota)/float64(l.CPUPeriod)))
 		}
 		if l.PidsMax != 0 {
-			parts = append(parts, fmt.Sprintf("pids %d", l.PidsMax))
+			add("limits.pids", fmt.Sprintf("pids %d", l.PidsMax))
 		}
 		if l.CPUWeight != 0 {
-			parts = append(parts, fmt.Sprintf("cpu-weight %d", l.CPUWeight))
+			add("limits.cpu_weight", fmt.Sprintf("cpu-weight %d", l.CPUWeight))
 		}
 		if l.IOWeight != 0 {
-			parts = append(parts, fmt.Sprintf("io-weight %d", l.IOWeight))
+			add("limits.io_weight", fmt.Sprintf("io-weight %d", l.IOWeight))
 		}
-		pf("limits       %s (flags)\n", strings.Join(parts, ", "))
+		pf("limits       %s\n", strings.Join(parts, ", "))
 	}
 	if c := p.Cgroup; c != nil {
 		mount := c.Mount

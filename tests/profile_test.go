@@ -449,18 +449,22 @@ set = { SBX_T_WHICH = "a", SBX_T_ONLY_A = "a" }
 		t.Parallel()
 		d := t.TempDir()
 		f := filepath.Join(t.TempDir(), "origin.toml")
-		writeFile(t, f, "version = 1\n[run]\nhostname = \"fromprofile\"\n\n[[mount]]\nro = \""+d+"\"\n", 0o644)
+		writeFile(t, f, "version = 1\n[run]\nhostname = \"fromprofile\"\n\n[[mount]]\nro = \""+d+"\"\n\n[limits]\npids = 100\n", 0o644)
 		r := sbxCmd{args: []string{"run", "--dry-run", "--profile", f, "--", "true"}, env: env}.run(t)
 		if r.code != 0 {
 			t.Fatalf("--dry-run: want exit 0\n%s", r)
 		}
-		var hostLine, mountLine bool
+		var hostLine, mountLine, limitLine bool
 		for _, l := range lines(r.stdout) {
 			hostLine = hostLine || strings.Contains(l, "fromprofile") && strings.Contains(l, f+":3")
-			mountLine = mountLine || strings.Contains(l, d) && strings.Contains(l, f+":5")
+			mountLine = mountLine || strings.Contains(l, d) && (strings.Contains(l, f+":5") || strings.Contains(l, f+":6"))
+			limitLine = limitLine || strings.Contains(l, "pids") && strings.Contains(l, f+":9")
+			if strings.HasPrefix(l, "limits ") && strings.Contains(l, "flag") {
+				t.Errorf("--dry-run: no limit flag was given, yet the limits line says %q", l)
+			}
 		}
-		if !hostLine || !mountLine {
-			t.Errorf("--dry-run: want the hostname and the mount with their origin %s:3 and %s:5\n%s", f, f, r.stdout)
+		if !hostLine || !mountLine || !limitLine {
+			t.Errorf("--dry-run: want the hostname, the mount and the limit with their origins %s:3, %[1]s:5 and %[1]s:9\n%s", f, r.stdout)
 		}
 		r = sbxCmd{args: []string{"run", "--dry-run", "--profile", f, "--hostname", "fromflag", "--", "true"}, env: env}.run(t)
 		if !slices.ContainsFunc(lines(r.stdout), func(l string) bool { return strings.Contains(l, "fromflag") && strings.Contains(l, "--hostname") }) {
