@@ -117,6 +117,9 @@ func Expand(s string, vars Vars) (string, error) {
 				return "", fmt.Errorf("unclosed ${ in %q", s)
 			}
 			name = rest[1:end]
+			if name != "" && !isVarName(name) {
+				return "", fmt.Errorf("bad variable name %q in %q", name, s)
+			}
 			i += end + 1
 		default:
 			n := 0
@@ -139,6 +142,17 @@ func Expand(s string, vars Vars) (string, error) {
 		b.WriteString(v)
 	}
 	return b.String(), nil
+}
+
+// isVarName says whether s is a variable's name: a letter or '_', then
+// letters, digits and '_' (so that "${!NAME}" reaches no why-message).
+func isVarName(s string) bool {
+	for i, c := range s {
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Origins says where each value of the plan came from: "default", a
@@ -203,7 +217,11 @@ func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, erro
 			f.Cgroup, o["cgroup"] = *r.Cgroup, at(p, "run.cgroup")
 		}
 		if r.Timeout != nil {
-			d, err := time.ParseDuration(*r.Timeout)
+			t, err := Expand(*r.Timeout, vars)
+			if err != nil {
+				return f, nil, p.errAt("run.timeout", "timeout: %v", err)
+			}
+			d, err := time.ParseDuration(t)
 			if err != nil || d <= 0 {
 				return f, nil, p.errAt("run.timeout", "timeout %q: want a positive duration such as 30s or 2h", *r.Timeout)
 			}
@@ -236,6 +254,7 @@ func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, erro
 			}
 			set[k], setOrigin[k] = v, at(p, "env.set."+k)
 			unset = slices.DeleteFunc(unset, func(u string) bool { return u == k })
+			delete(o, "env.unset."+k)
 		}
 		for _, k := range e.Unset {
 			if err := checkEnvKey(k); err != nil {
@@ -245,7 +264,7 @@ func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, erro
 			unset = append(unset, k)
 			o["env.unset."+k] = at(p, "env.unset")
 		}
-		if err := applyLimits(p, &f, o, at); err != nil {
+		if err := applyLimits(p, vars, &f, o, at); err != nil {
 			return f, nil, err
 		}
 	}
@@ -287,12 +306,22 @@ func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, erro
 	if cli.Clearenv {
 		f.Clearenv, o["env.clear"] = true, "flag --clearenv"
 	}
+	// Flags that contradict each other are refused, as Resolve would.
+	cliSet := map[string]string{}
 	for _, kv := range cli.Env {
 		k, v, _ := strings.Cut(kv, "=")
+		if prev, ok := cliSet[k]; ok && prev != kv {
+			return f, nil, &UsageError{Err: fmt.Errorf("--env %s conflicts with --env %s", kv, prev)}
+		}
+		cliSet[k] = kv
 		set[k], setOrigin[k] = v, "flag --env"
 		unset = slices.DeleteFunc(unset, func(u string) bool { return u == k })
+		delete(o, "env.unset."+k)
 	}
 	for _, k := range cli.Unsetenv {
+		if kv, ok := cliSet[k]; ok {
+			return f, nil, &UsageError{Err: fmt.Errorf("--unsetenv %s conflicts with --env %s", k, kv)}
+		}
 		delete(set, k)
 		unset = append(unset, k)
 		o["env.unset."+k] = "flag --unsetenv"
@@ -323,8 +352,25 @@ func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, erro
 	return f, o, nil
 }
 
-func applyLimits(p *Profile, f *Flags, o Origins, at func(*Profile, string) string) error {
-	l := p.Limits
+func applyLimits(p *Profile, vars Vars, f *Flags, o Origins, at func(*Profile, string) string) error {
+	l := p.Limits // a copy: the profile itself stays as decoded
+	for key, v := range map[string]**string{"limits.memory": &l.Memory, "limits.memory_swap": &l.MemorySwap} {
+		if *v == nil {
+			continue
+		}
+		x, err := Expand(**v, vars)
+		if err != nil {
+			return p.errAt(key, "%s: %v", key, err)
+		}
+		*v = &x
+	}
+	if c, ok := l.Cpus.(string); ok {
+		x, err := Expand(c, vars)
+		if err != nil {
+			return p.errAt("limits.cpus", "limits.cpus: %v", err)
+		}
+		l.Cpus = x
+	}
 	if l.Memory != nil {
 		b, err := ParseMemory(*l.Memory)
 		if err != nil {

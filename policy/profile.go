@@ -210,15 +210,34 @@ func positions(data []byte) (map[string]pos, error) {
 				at = shapeOf(data, p.Shape(kr.Node().Raw).Start)
 			}
 			out[k] = at
-			if v.Kind == unstable.InlineTable {
-				for it := v.Children(); it.Next(); {
-					kv := it.Node()
-					out[k+"."+keyOf(kv.Key())] = shapeOf(data, p.Shape(kv.Raw).Start)
-				}
-			}
+			nestedPositions(&p, data, out, k, v)
 		}
 	}
 	return out, p.Error()
+}
+
+// nestedPositions adds where the keys of an inline table stand, at any
+// depth ("env.set.A" in env = { set = { A = "1" } }), and the inline
+// tables of an array ("mount.1" in mount = [{...}, {...}]).
+func nestedPositions(p *unstable.Parser, data []byte, out map[string]pos, k string, v *unstable.Node) {
+	switch v.Kind {
+	case unstable.InlineTable:
+		for it := v.Children(); it.Next(); {
+			kv := it.Node()
+			kk := k + "." + keyOf(kv.Key())
+			out[kk] = shapeOf(data, p.Shape(kv.Raw).Start)
+			nestedPositions(p, data, out, kk, kv.Value())
+		}
+	case unstable.Array:
+		i := 0
+		for it := v.Children(); it.Next(); i++ {
+			if el := it.Node(); el.Kind == unstable.InlineTable {
+				kk := k + "." + strconv.Itoa(i)
+				out[kk] = shapeOf(data, p.Shape(el.Raw).Start)
+				nestedPositions(p, data, out, kk, el)
+			}
+		}
+	}
 }
 
 func keyOf(it unstable.Iterator) string {
