@@ -33,6 +33,7 @@ const usage = `sbx runs a command in a rootless sandbox.
 Usage:
   sbx run [FLAGS] [--] COMMAND [ARG...]
   sbx profile list | show NAME | check FILE
+  sbx doctor [--json]                     check this host: what works, what to fix
   sbx version
   sbx help [run]
 
@@ -62,6 +63,8 @@ func sbx(args []string) int {
 		return run(args[1:])
 	case "profile":
 		return profile(args[1:])
+	case "doctor":
+		return doctor(args[1:])
 	case "version", "--version":
 		fmt.Println(versionString())
 		return 0

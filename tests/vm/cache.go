@@ -35,6 +35,7 @@ const (
 var imagePackages = []string{
 	"systemd-sysv", "udev", "dbus", "dbus-user-session", "libpam-systemd",
 	"uidmap", "kmod", "procps", "util-linux",
+	"make", // the build profile's end-to-end test runs make
 }
 
 // initModules are loaded by the initramfs, in this order (insmod resolves
