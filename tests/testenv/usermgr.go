@@ -112,6 +112,14 @@ func (m *UserManager) Stop() {
 		}
 	}
 	if m.root != "" {
+		// Whatever the manager left running (it may have died first).
+		os.WriteFile(filepath.Join(m.root, "cgroup.kill"), []byte("1"), 0)
+		for i := 0; i < 100; i++ {
+			if b, err := os.ReadFile(filepath.Join(m.root, "cgroup.events")); err != nil || strings.Contains(string(b), "populated 0") {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		// Deepest first; a cgroup with live processes stays (and says so).
 		var dirs []string
 		filepath.WalkDir(m.root, func(p string, d os.DirEntry, err error) error {
