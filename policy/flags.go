@@ -65,7 +65,10 @@ type Flags struct {
 	// NoLimits drops the limits the profiles set: the user's explicit
 	// choice to run where they cannot be enforced.
 	NoLimits bool
-	Argv     []string
+	// NoPTY keeps the caller's terminal as the payload's (--no-pty), as
+	// when stdin is no terminal: no pseudo-terminal, no relay.
+	NoPTY bool
+	Argv  []string
 }
 
 // ParseBind parses the value of --ro or --rw: PATH or PATH:DEST. When

@@ -37,6 +37,9 @@ type Host struct {
 	ResolvConfReal string
 	// OpenFDs are the descriptors open in the launcher above 2.
 	OpenFDs map[int]bool
+	// Terminal says which of the launcher's descriptors 0, 1, 2 are a
+	// terminal: stdin, and stdout and stderr where they are that same one.
+	Terminal Terminal
 
 	// Probed only when a cgroup is asked: the cgroup2 mount point (""
 	// when none), the controllers on cgroup v1, and where the user
@@ -46,6 +49,13 @@ type Host struct {
 	CgroupV1   []string
 	RuntimeDir string
 	BusAddress string
+}
+
+// Terminal is which of the launcher's standard descriptors are its
+// terminal. Stdout and Stderr are set only when Stdin is and they are the
+// same terminal (a redirected stdout is not).
+type Terminal struct {
+	Stdin, Stdout, Stderr bool
 }
 
 // Entry is one entry of the host's root directory.

@@ -29,8 +29,12 @@ type Plan struct {
 	Limits     Limits        `json:"limits"`
 	// Cgroup is set when the sandbox gets a delegated cgroup (limits
 	// asked, or --cgroup); nil means the user manager is never contacted.
-	Cgroup   *CgroupPlan `json:"cgroup,omitempty"`
-	Warnings []string    `json:"warnings,omitempty"`
+	Cgroup *CgroupPlan `json:"cgroup,omitempty"`
+	// PTY is set when the payload gets a pseudo-terminal of its own that
+	// the launcher relays to the caller's terminal (stdin a terminal, no
+	// --no-pty); nil means the payload gets descriptors 0, 1, 2 as they are.
+	PTY      *PTY     `json:"pty,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
 	// Profiles are the sources of the profile chain, in order; Origins
 	// says where each value not owed to a built-in default came from.
 	Profiles []string `json:"profiles,omitempty"`
@@ -120,6 +124,14 @@ type Mount struct {
 	NoSymlinks bool `json:"no_symlinks,omitempty"`
 	// Origin says where the operation came from: "default" or the flag.
 	Origin string `json:"origin"`
+}
+
+// PTY says which of the payload's standard descriptors are its
+// pseudo-terminal: stdin always, stdout and stderr where they were the
+// caller's terminal (a redirected one stays as it is).
+type PTY struct {
+	Stdout bool `json:"stdout"`
+	Stderr bool `json:"stderr"`
 }
 
 // CgroupPlan is where the launcher finds the user manager and the

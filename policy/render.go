@@ -100,6 +100,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 		}
 		pf("cgroup       a scope with Delegate=yes from the systemd user manager; cgroup2 at %s; needs %s\n", mount, strings.Join(append([]string{"no controller"}, c.Controllers...)[min(1, len(c.Controllers)):], " "))
 	}
+	if p.PTY != nil {
+		pf("terminal     a pseudo-terminal of its own, relayed by sbx (--no-pty: none)\n")
+	}
 	if p.Timeout > 0 {
 		pf("timeout      %s%s\n", p.Timeout, org("timeout", "--timeout"))
 	}

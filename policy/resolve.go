@@ -34,6 +34,7 @@ func ResolveWithProfiles(chain []*Profile, vars Vars, cli Flags, h Host) (*Plan,
 	if err != nil {
 		return nil, err
 	}
+	f.NoPTY = cli.NoPTY // a property of the terminal, not of a policy: no profile key sets it
 	p, err := Resolve(f, h)
 	if err != nil {
 		return nil, err
@@ -112,6 +113,9 @@ func resolve(f Flags, h Host) (*Plan, error) {
 
 	if err := limits(f, h, p); err != nil {
 		return nil, err
+	}
+	if h.Terminal.Stdin && !f.NoPTY {
+		p.PTY = &PTY{Stdout: h.Terminal.Stdout, Stderr: h.Terminal.Stderr}
 	}
 	p.Cwd = h.Cwd
 	if f.Chdir != "" {

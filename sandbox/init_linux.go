@@ -117,9 +117,15 @@ func initMain(fd int) int {
 	if m, err := ctl.recv(); err != nil || m.Type != msgMapped {
 		return 125
 	}
+	acks := make(chan message, 1)
 	go func() {
-		ctl.recv() // only EOF can come now: the launcher is gone
-		os.Exit(125)
+		for {
+			m, err := ctl.recv()
+			if err != nil { // EOF: the launcher is gone
+				os.Exit(125)
+			}
+			acks <- m // msgPTYReady is the only one that can come
+		}
 	}()
 	if p.Security.NonDumpable {
 		if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
@@ -129,7 +135,16 @@ func initMain(fd int) int {
 	if err := setup(&p); err != nil {
 		return fail("", err)
 	}
-	pid, err := startPayload(&p, last)
+	var tty *os.File
+	if p.PTY != nil {
+		if tty, err = payloadTerminal(ctl, acks); err != nil {
+			return fail("", err)
+		}
+	}
+	pid, err := startPayload(&p, last, tty)
+	if tty != nil {
+		tty.Close() // the payload's now, and the launcher has the master
+	}
 	if err != nil {
 		var ee *ExecError
 		if errors.As(err, &ee) {
@@ -246,7 +261,11 @@ func loopbackUp() error {
 // --root it runs as uid 0 in a nested user namespace (its capabilities
 // are over that namespace only; the mounts and the other namespaces
 // belong to the sandbox's).
-func startPayload(p *policy.Plan, lastCap int) (int, error) {
+//
+// With a pseudo-terminal (tty), the payload's stdin, and its stdout and
+// stderr where the plan says, are tty's slave, and it becomes the
+// controlling terminal of the payload's new session.
+func startPayload(p *policy.Plan, lastCap int, tty *os.File) (int, error) {
 	sys := &syscall.SysProcAttr{Setsid: p.Security.NewSession}
 	if p.Identity.Root {
 		sys.Cloneflags = unix.CLONE_NEWUSER
@@ -265,6 +284,16 @@ func startPayload(p *policy.Plan, lastCap int) (int, error) {
 		}
 	}
 	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	if tty != nil {
+		sys.Setsid, sys.Setctty, sys.Ctty = true, true, 0 // Ctty: the child's descriptor
+		files[0] = tty
+		if p.PTY.Stdout {
+			files[1] = tty
+		}
+		if p.PTY.Stderr {
+			files[2] = tty
+		}
+	}
 	for _, fd := range p.KeepFDs {
 		for len(files) <= fd {
 			files = append(files, nil)

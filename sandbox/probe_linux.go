@@ -35,6 +35,7 @@ func ProbeHost(f policy.Flags) (policy.Host, error) {
 		return h, fmt.Errorf("launcher: working directory: %w", err)
 	}
 	h.Cwd = cwd
+	h.Terminal = probeTerminal()
 	if u, err := user.LookupId(strconv.Itoa(int(h.UID))); err == nil {
 		h.User, h.Home, h.UserHome = u.Username, u.HomeDir, filepath.Clean(u.HomeDir)
 	}

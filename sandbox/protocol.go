@@ -14,6 +14,8 @@ import (
 // object per SOCK_SEQPACKET packet, named for their sender and event.
 //
 //	launcher → init   msgMapped     the id maps are written: go on
+//	init → launcher   msgPTY        a new pseudo-terminal's master (SCM_RIGHTS; pty_linux.go)
+//	launcher → init   msgPTYReady   its settings and size are the caller's: start
 //	init → launcher   msgStarted    the payload runs: signals can go to it
 //	init → launcher   msgError      setup failed (a StageError)
 //	init → launcher   msgExecFailed the payload could not be executed

@@ -67,6 +67,15 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		return nil, fmt.Errorf("launcher: %w", err)
 	}
 	defer ours.close()
+	var tty *terminal
+	if p.PTY != nil {
+		if tty, err = newTerminal(p.PTY); err != nil {
+			return nil, err
+		}
+		// Deferred after ours.close, so it runs first: the output is
+		// drained and the caller's settings are back before Run returns.
+		defer tty.close()
+	}
 
 	// Signals are caught from now on, so that none is lost before the
 	// payload exists; they are forwarded once pid1 is running.
@@ -95,6 +104,9 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	}
 	defer planFile.Close()
 	files, fd := stageFiles(p.KeepFDs, theirs.f, planFile)
+	if tty != nil {
+		tty.hide(files)
+	}
 	// init is cloned with every capability in its ambient set: its exec
 	// happens before the launcher has written the id maps, and an exec
 	// with an unmapped uid would otherwise leave it none (capabilities(7)).
@@ -172,15 +184,19 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		return abort(fmt.Errorf("launcher: %w", err))
 	}
 
-	msgs := make(chan message, 4)
+	type packet struct {
+		message
+		fd int // a descriptor that came with it (msgPTY), else -1
+	}
+	msgs := make(chan packet, 4)
 	go func() {
 		defer close(msgs)
 		for {
-			m, err := ours.recv()
+			m, fd, err := ours.recvFD()
 			if err != nil {
 				return
 			}
-			msgs <- m
+			msgs <- packet{m, fd}
 		}
 	}()
 	var timeout <-chan time.Time
@@ -205,7 +221,23 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 				msgs = nil
 				continue
 			}
+			if m.fd >= 0 && (m.Type != msgPTY || tty == nil) {
+				unix.Close(m.fd)
+				m.fd = -1
+			}
 			switch m.Type {
+			case msgPTY:
+				err := errors.New("launcher: init passed no pseudo-terminal")
+				if m.fd >= 0 {
+					err = tty.attach(m.fd)
+				}
+				if err == nil {
+					err = ours.send(message{Type: msgPTYReady})
+				}
+				if err != nil && stageErr == nil {
+					stageErr = err
+					unix.Kill(pid, unix.SIGKILL)
+				}
 			case msgStarted:
 				running = true
 				for _, s := range pending {
@@ -222,6 +254,18 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 				out.ExitCode, out.Signal, out.Core, ended = m.ExitCode, m.Signal, m.Core, true
 			}
 		case s := <-sigc:
+			// With a pseudo-terminal, the window size follows the
+			// caller's, and the kernel signals the payload's
+			// foreground group: SIGWINCH itself is not forwarded.
+			if tty != nil {
+				switch s {
+				case unix.SIGWINCH:
+					tty.resize()
+					continue
+				case unix.SIGCONT:
+					tty.continued()
+				}
+			}
 			// Until the payload runs, init has no one to pass a
 			// signal to (and Go's default would end it): hold it.
 			switch {
@@ -238,6 +282,9 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		case e := <-donec:
 			done = &e
 		}
+	}
+	if tty != nil {
+		tty.drain()
 	}
 	out.Wall = time.Since(start)
 	out.MaxRSS = done.ru.Maxrss

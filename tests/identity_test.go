@@ -230,7 +230,7 @@ func TestSession(t *testing.T) {
 		ptmx, pts := openPty(t)
 		defer ptmx.Close()
 		defer pts.Close()
-		c := sbxCmd{args: append(append([]string{"run"}, helperFlags()...), "--", helperExe, helperArg, "tiocsti")}
+		c := sbxCmd{args: append(append([]string{"run", "--no-pty"}, helperFlags()...), "--", helperExe, helperArg, "tiocsti")} // the caller's own terminal
 		cmd, stdout, stderr := c.cmd()
 		cmd.Stdin = pts
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}

@@ -135,6 +135,7 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.Var(&listValue{dst: &f.Unsetenv}, "unsetenv", "remove variable `K` (repeatable)")
 	fs.BoolVar(&f.Clearenv, "clearenv", false, "start from an empty environment")
 	fs.Var(&fdValue{dst: &f.PreserveFDs}, "preserve-fd", "keep descriptor `N` open (repeatable)")
+	fs.BoolVar(&f.NoPTY, "no-pty", false, "give COMMAND the caller's terminal as it is, not a pseudo-terminal of its own")
 	fs.Var(&timeoutValue{dst: &f.Timeout}, "timeout", "kill the sandbox after `DURATION` (30s, 5m) and exit 124")
 	fs.Var(&onceValue{name: "json-status", dst: &f.JSONStatus}, "json-status", "write the outcome as JSON to `FILE`")
 	limit := func(name, usage string, dst *uint64, set *bool, parse func(string) (uint64, error)) {

@@ -1,0 +1,409 @@
+package sandbox
+
+// The payload's terminal. When the caller's stdin is a terminal
+// (plan.PTY), the payload gets a pseudo-terminal of its own and never
+// the caller's; the launcher relays between the two:
+//
+//	caller's terminal ◄─► launcher ◄─► master ┊ slave ◄─► payload
+//	(raw while sbx is      relay,      of the sandbox's devpts:
+//	 in its foreground)    size        the payload's stdin (and stdout,
+//	                                   stderr where those were the terminal)
+//	                                   and controlling terminal
+//
+// init opens the pair in the sandbox's own devpts instance, where
+// ttyname(3) finds the slave (a host pts is no file of the view), and
+// passes the master to the launcher over the control socket with
+// SCM_RIGHTS, as runc's console socket does:
+//
+//	init → launcher   msgPTY       the master, as ancillary data
+//	launcher → init   msgPTYReady  the caller's settings and window size
+//	                               are on it: start the payload
+//
+// The payload starts in a new session with the slave as its controlling
+// terminal, so job control works inside and the keys Ctrl-C, Ctrl-Z and
+// Ctrl-\ are signals that the slave's line discipline sends there. Neither
+// init nor the payload holds the caller's terminal: init gets /dev/null
+// in its place, and no ioctl of the sandbox can reach it.
+//
+// The launcher changes the caller's terminal only while it is in the
+// terminal's foreground process group, and reads it only then: a sandbox
+// started with & neither steals typed input nor is stopped for trying.
+// On SIGCONT (fg, bg) it looks again. Its settings are restored on every
+// way out of Run; a SIGKILL of sbx leaves the terminal raw (`stty sane`
+// or `reset` repairs it).
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"sbx/policy"
+)
+
+const (
+	msgPTY      = "pty"
+	msgPTYReady = "pty-ready"
+)
+
+// probeTerminal tells which of descriptors 0, 1, 2 are the caller's
+// terminal: 1 and 2 count only as the same terminal as 0.
+func probeTerminal() policy.Terminal {
+	var t policy.Terminal
+	var st0 unix.Stat_t
+	if !isTerminal(0) || unix.Fstat(0, &st0) != nil {
+		return t
+	}
+	same := func(fd int) bool {
+		var st unix.Stat_t
+		return isTerminal(fd) && unix.Fstat(fd, &st) == nil && st.Dev == st0.Dev && st.Ino == st0.Ino && st.Rdev == st0.Rdev
+	}
+	t.Stdin, t.Stdout, t.Stderr = true, same(1), same(2)
+	return t
+}
+
+func isTerminal(fd int) bool {
+	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	return err == nil
+}
+
+// foreground says whether this process's group is the foreground
+// process group of the terminal on fd (tcgetpgrp(3) == getpgrp(2)).
+func foreground(fd int) bool {
+	pg, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+	return err == nil && pg == unix.Getpgrp()
+}
+
+// makeRaw is cfmakeraw(3).
+func makeRaw(t unix.Termios) unix.Termios {
+	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	t.Oflag &^= unix.OPOST
+	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	t.Cflag &^= unix.CSIZE | unix.PARENB
+	t.Cflag |= unix.CS8
+	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
+	return t
+}
+
+// payloadTerminal, in init, opens a pseudo-terminal in the view's
+// /dev/pts, hands its master to the launcher and waits until the
+// launcher has given it the caller's settings. It returns the slave.
+func payloadTerminal(ctl *conn, acks <-chan message) (*os.File, error) {
+	m, err := unix.Open("/dev/pts/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, opErr("open /dev/pts/ptmx")(err)
+	}
+	defer unix.Close(m)
+	if err := unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0); err != nil {
+		return nil, opErr("unlock the pseudo-terminal")(err)
+	}
+	// TIOCGPTPEER (Linux 4.13) opens this master's slave without a path.
+	s, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(m), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if e != 0 {
+		return nil, opErr("open the pseudo-terminal's slave")(e)
+	}
+	slave := os.NewFile(s, "sbx-pty-slave")
+	if err := ctl.sendFD(message{Type: msgPTY}, m); err != nil {
+		slave.Close()
+		return nil, opErr("pass the pseudo-terminal to the launcher")(err)
+	}
+	if a := <-acks; a.Type != msgPTYReady {
+		slave.Close()
+		return nil, opErr("pass the pseudo-terminal to the launcher")(fmt.Errorf("unexpected message %q", a.Type))
+	}
+	return slave, nil
+}
+
+// sendFD sends m with fd as SCM_RIGHTS ancillary data.
+func (c *conn) sendFD(m message, fd int) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return unix.Sendmsg(int(c.f.Fd()), b, unix.UnixRights(fd), nil, 0)
+}
+
+// recvFD is recv that also takes a descriptor sent with the message;
+// fd is -1 when none came.
+func (c *conn) recvFD() (m message, fd int, err error) {
+	buf := make([]byte, maxPacket)
+	oob := make([]byte, unix.CmsgSpace(4))
+	var n, oobn int
+	for {
+		n, oobn, _, _, err = unix.Recvmsg(int(c.f.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		return m, -1, err
+	}
+	fd = -1
+	if cms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		for _, cm := range cms {
+			fds, _ := unix.ParseUnixRights(&cm)
+			for _, f := range fds {
+				if fd < 0 {
+					fd = f
+				} else {
+					unix.Close(f)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return m, -1, errClosed
+	}
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return m, -1, fmt.Errorf("bad control message: %w", err)
+	}
+	return m, fd, nil
+}
+
+// terminal is the launcher's side: the caller's terminal on fd 0, and
+// the master of the payload's once init has passed it.
+type terminal struct {
+	out   *os.File // where the payload's terminal output goes
+	null  *os.File // init's stand-in for the caller's terminal
+	plan  *policy.PTY
+	mu    sync.Mutex
+	saved unix.Termios // the caller's settings, restored at the end
+	raw   bool         // the caller's terminal is raw, by us
+	ended bool
+
+	master   *os.File
+	mfd      int
+	cont     chan struct{} // SIGCONT: look at the foreground again
+	stopR    int           // closed write end: the input relay ends
+	stopW    int
+	outDone  chan struct{}
+	lastRead atomic.Int64 // unix nanoseconds of the last output
+}
+
+func newTerminal(pt *policy.PTY) (*terminal, error) {
+	saved, err := unix.IoctlGetTermios(0, unix.TCGETS)
+	if err != nil {
+		return nil, fmt.Errorf("launcher: terminal settings: %w", err)
+	}
+	null, err := os.OpenFile("/dev/null", os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("launcher: %w", err)
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		null.Close()
+		return nil, fmt.Errorf("launcher: pipe: %w", err)
+	}
+	t := &terminal{null: null, plan: pt, saved: *saved, mfd: -1, cont: make(chan struct{}, 1),
+		stopR: p[0], stopW: p[1], outDone: make(chan struct{})}
+	switch {
+	case pt.Stdout:
+		t.out = os.Stdout
+	case pt.Stderr:
+		t.out = os.Stderr
+	default:
+		t.out = os.Stdin // a terminal is as a rule open for writing too
+	}
+	return t, nil
+}
+
+// hide gives init /dev/null where the caller's terminal would be.
+func (t *terminal) hide(files []*os.File) {
+	files[0] = t.null
+	if t.plan.Stdout {
+		files[1] = t.null
+	}
+	if t.plan.Stderr {
+		files[2] = t.null
+	}
+}
+
+// attach takes the master init passed: it gets the caller's settings
+// and window size, the caller's terminal turns raw, and the relays start.
+func (t *terminal) attach(fd int) error {
+	if _, err := unix.IoctlGetInt(fd, unix.TIOCGPTN); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("launcher: the descriptor init passed is no pseudo-terminal master: %w", err)
+	}
+	// Termios ioctls on a master act on its slave.
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &t.saved); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("launcher: set the sandbox terminal's settings: %w", err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("launcher: %w", err)
+	}
+	t.mfd = fd
+	t.master = os.NewFile(uintptr(fd), "sbx-pty-master") // pollable: Close ends a Read
+	t.resize()
+	t.lastRead.Store(time.Now().UnixNano())
+	go t.output()
+	t.enterRaw()
+	go t.input()
+	return nil
+}
+
+// resize copies the caller's window size to the payload's terminal; the
+// kernel sends SIGWINCH to its foreground process group when it changed.
+func (t *terminal) resize() {
+	if t.mfd < 0 {
+		return
+	}
+	if ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ); err == nil {
+		unix.IoctlSetWinsize(t.mfd, unix.TIOCSWINSZ, ws)
+	}
+}
+
+// enterRaw makes the caller's terminal raw if sbx is in its foreground.
+// After a stop the shell may have put its own settings back: those are
+// what the end restores.
+func (t *terminal) enterRaw() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ended || t.mfd < 0 {
+		return
+	}
+	if !foreground(0) {
+		t.raw = false // the shell has the terminal: not ours to change
+		return
+	}
+	cur, err := unix.IoctlGetTermios(0, unix.TCGETS)
+	if err != nil {
+		return
+	}
+	raw := makeRaw(t.saved)
+	if t.raw && *cur == raw {
+		return
+	}
+	if *cur != raw {
+		t.saved = *cur
+		raw = makeRaw(t.saved)
+	}
+	if unix.IoctlSetTermios(0, unix.TCSETS, &raw) == nil {
+		t.raw = true
+	}
+}
+
+// continued is SIGCONT: sbx may have come to the foreground or left it.
+func (t *terminal) continued() {
+	t.enterRaw()
+	t.resize()
+	select {
+	case t.cont <- struct{}{}:
+	default:
+	}
+}
+
+// input relays the caller's keys to the payload's terminal, while sbx
+// is in the foreground; in the background it waits for a SIGCONT.
+func (t *terminal) input() {
+	buf := make([]byte, 4096)
+	fds := []unix.PollFd{{Fd: 0, Events: unix.POLLIN}, {Fd: int32(t.stopR), Events: unix.POLLIN}}
+	for {
+		if !foreground(0) {
+			<-t.cont
+			continue
+		}
+		fds[0].Revents, fds[1].Revents = 0, 0
+		if _, err := unix.Poll(fds, -1); err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return
+		}
+		if fds[1].Revents != 0 {
+			return
+		}
+		if fds[0].Revents&unix.POLLIN == 0 {
+			if fds[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
+				return
+			}
+			continue
+		}
+		if !foreground(0) { // moved to the background meanwhile: the keys are the shell's
+			continue
+		}
+		n, err := unix.Read(0, buf)
+		if n > 0 {
+			if _, err := t.master.Write(buf[:n]); err != nil {
+				return
+			}
+			continue
+		}
+		if err == nil || !errors.Is(err, unix.EINTR) && !errors.Is(err, unix.EAGAIN) {
+			return // hung up
+		}
+	}
+}
+
+// output relays what the payload writes to its terminal, until every
+// slave is closed (EIO).
+func (t *terminal) output() {
+	defer close(t.outDone)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := t.master.Read(buf)
+		if n > 0 {
+			t.lastRead.Store(time.Now().UnixNano())
+			t.out.Write(buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// drain, once the sandbox is gone, stops the input relay and lets the
+// output relay write what is left, until EIO. A slave that a payload
+// passed out of the sandbox would keep the master open: output that
+// stays idle for half a second ends the wait.
+func (t *terminal) drain() {
+	if t.stopW >= 0 {
+		unix.Close(t.stopW)
+		t.stopW = -1
+	}
+	if t.master == nil {
+		return
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.outDone:
+			return
+		case <-tick.C:
+			if time.Since(time.Unix(0, t.lastRead.Load())) > 500*time.Millisecond {
+				return
+			}
+		}
+	}
+}
+
+// close restores the caller's terminal and releases the rest.
+func (t *terminal) close() {
+	t.drain()
+	t.mu.Lock()
+	t.ended = true
+	if t.raw && foreground(0) {
+		unix.IoctlSetTermios(0, unix.TCSETS, &t.saved)
+	}
+	t.raw = false
+	t.mu.Unlock()
+	if t.master != nil {
+		t.master.Close()
+	}
+	t.null.Close()
+	unix.Close(t.stopR)
+}
