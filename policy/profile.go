@@ -2,12 +2,10 @@ package policy
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
-	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
 )
 
@@ -100,32 +98,8 @@ func (p *Profile) errAt(key string, format string, args ...any) error {
 func DecodeProfile(source string, data []byte) (*Profile, error) {
 	p := &Profile{Source: source}
 	var err error
-	if p.pos, err = positions(data); err != nil {
-		var pe *unstable.ParserError
-		if errors.As(err, &pe) {
-			sh := shapeOf(data, pe.Highlight)
-			return nil, &ProfileError{Source: source, Line: sh.line, Col: sh.col, Msg: pe.Message}
-		}
-		return nil, &ProfileError{Source: source, Msg: err.Error()}
-	}
-	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
-	if err := dec.Decode(p); err != nil {
-		var sm *toml.StrictMissingError
-		if errors.As(err, &sm) && len(sm.Errors) > 0 {
-			e := sm.Errors[0]
-			line, col := e.Position()
-			return nil, &ProfileError{Source: source, Line: line, Col: col, Msg: fmt.Sprintf("unknown key %q", strings.Join(e.Key(), "."))}
-		}
-		var de *toml.DecodeError
-		if errors.As(err, &de) {
-			line, col := de.Position()
-			msg := strings.TrimPrefix(de.Error(), "toml: ")
-			if k := de.Key(); len(k) > 0 {
-				msg = fmt.Sprintf("%s: %s", strings.Join(k, "."), msg)
-			}
-			return nil, &ProfileError{Source: source, Line: line, Col: col, Msg: msg}
-		}
-		return nil, &ProfileError{Source: source, Msg: err.Error()}
+	if p.pos, err = decodeStrict(source, data, p); err != nil {
+		return nil, err
 	}
 	if err := p.check(); err != nil {
 		return nil, err

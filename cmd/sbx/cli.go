@@ -34,6 +34,10 @@ Usage:
   sbx run [FLAGS] [--] COMMAND [ARG...]
   sbx profile list | show NAME | check FILE
   sbx doctor [--json]                     check this host: what works, what to fix
+  sbx wrap list [--names] | install [--dir DIR] | remove [--dir DIR]
+                                          commands that run sandboxed by name (wrap.toml)
+  sbx shell-init bash|zsh|fish            shell functions for them: eval "$(sbx shell-init bash)"
+  sbx completion bash|zsh|fish            print a completion script: source <(sbx completion bash)
   sbx version
   sbx help [run]
 
@@ -65,6 +69,12 @@ func sbx(args []string) int {
 		return profile(args[1:])
 	case "doctor":
 		return doctor(args[1:])
+	case "completion":
+		return completion(args[1:])
+	case "wrap":
+		return wrapCmd(args[1:])
+	case "shell-init":
+		return shellInit(args[1:])
 	case "version", "--version":
 		fmt.Println(versionString())
 		return 0

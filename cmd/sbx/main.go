@@ -3,6 +3,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 
 	"sbx/sandbox"
 )
@@ -12,6 +13,12 @@ func main() {
 	// must not parse flags or read the environment.
 	if stage := sandbox.Stage(os.Args); stage != nil {
 		os.Exit(stage())
+	}
+	// A shim (sbx wrap install) is sbx called by a wrapped command's name.
+	if name := filepath.Base(os.Args[0]); name != "sbx" {
+		if code, ok := shim(name, os.Args[1:]); ok {
+			os.Exit(code)
+		}
 	}
 	os.Exit(sbx(os.Args[1:]))
 }

@@ -1,0 +1,203 @@
+package policy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// WrapVersion is the only version of the wrap file format.
+const WrapVersion = 1
+
+// Wrap is the wrap file, $XDG_CONFIG_HOME/sbx/wrap.toml: the commands
+// that run in a sandbox when called by name (README.md, "Wrapping
+// commands"). The zero Wrap wraps nothing.
+type Wrap struct {
+	Source  string
+	Entries []WrapEntry // sorted by name
+}
+
+// WrapEntry is one [wrap.NAME] table: NAME runs as
+// `sbx run --profile P... FLAGS... -- REALPROG ARGS...`.
+type WrapEntry struct {
+	Name        string
+	Profiles    []string
+	Flags       []string
+	Description string
+}
+
+// Lookup returns the entry for a command name.
+func (w *Wrap) Lookup(name string) (WrapEntry, bool) {
+	for _, e := range w.Entries {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return WrapEntry{}, false
+}
+
+// Names returns the wrapped command names, sorted.
+func (w *Wrap) Names() []string {
+	names := make([]string, len(w.Entries))
+	for i, e := range w.Entries {
+		names[i] = e.Name
+	}
+	return names
+}
+
+// RunArgs is the argument list of `sbx run` for this entry running the
+// program at path with args.
+func (e WrapEntry) RunArgs(path string, args []string) []string {
+	var out []string
+	for _, p := range e.Profiles {
+		out = append(out, "--profile", p)
+	}
+	out = append(out, e.Flags...)
+	out = append(out, "--", path)
+	return append(out, args...)
+}
+
+type wrapDoc struct {
+	Version int                  `toml:"version"`
+	Wrap    map[string]wrapTable `toml:"wrap"`
+}
+
+type wrapTable struct {
+	Profile     any      `toml:"profile"`
+	Flags       []string `toml:"flags"`
+	Description string   `toml:"description"`
+}
+
+// DecodeWrap decodes a wrap file strictly: a syntax error, an unknown
+// key, a wrong type or a bad name is a *ProfileError naming
+// source:line:col. checkFlags, when not nil, validates an entry's flags
+// as `sbx run` would parse them (the flag set lives in cmd/sbx).
+func DecodeWrap(source string, data []byte, checkFlags func([]string) error) (*Wrap, error) {
+	var doc wrapDoc
+	at, err := decodeStrict(source, data, &doc)
+	if err != nil {
+		return nil, err
+	}
+	errAt := func(keys []string, format string, args ...any) error {
+		for _, k := range keys {
+			if p, ok := at[k]; ok {
+				return &ProfileError{Source: source, Line: p.line, Col: p.col, Msg: fmt.Sprintf(format, args...)}
+			}
+		}
+		return &ProfileError{Source: source, Msg: fmt.Sprintf(format, args...)}
+	}
+	if _, ok := at["version"]; !ok {
+		return nil, &ProfileError{Source: source, Line: 1, Col: 1, Msg: fmt.Sprintf("no version key (want version = %d)", WrapVersion)}
+	}
+	if doc.Version != WrapVersion {
+		return nil, errAt([]string{"version"}, "version %d: this sbx reads version %d", doc.Version, WrapVersion)
+	}
+	w := &Wrap{Source: source}
+	names := make([]string, 0, len(doc.Wrap))
+	for n := range doc.Wrap {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		t := doc.Wrap[n]
+		key := "wrap." + n
+		if err := checkWrapName(n); err != nil {
+			return nil, errAt([]string{key, "wrap"}, "[wrap.NAME]: %v", err)
+		}
+		e := WrapEntry{Name: n, Flags: t.Flags, Description: t.Description}
+		pkeys := []string{key + ".profile", key, "wrap"}
+		switch v := t.Profile.(type) {
+		case nil:
+		case string:
+			e.Profiles = []string{v}
+		case []any:
+			for _, el := range v {
+				s, ok := el.(string)
+				if !ok {
+					return nil, errAt(pkeys, "%s.profile: want a string or a list of strings, got a list holding %T", key, el)
+				}
+				e.Profiles = append(e.Profiles, s)
+			}
+		default:
+			return nil, errAt(pkeys, "%s.profile: want a string or a list of strings, got %T", key, v)
+		}
+		for _, p := range e.Profiles {
+			if p == "" {
+				return nil, errAt(pkeys, "%s.profile: empty profile name", key)
+			}
+		}
+		fkeys := []string{key + ".flags", key, "wrap"}
+		for _, f := range e.Flags {
+			if f == "--" {
+				return nil, errAt(fkeys, `%s.flags: "--" is not a flag: the command is %s itself`, key, n)
+			}
+		}
+		if checkFlags != nil {
+			if err := checkFlags(e.Flags); err != nil {
+				return nil, errAt(fkeys, "%s.flags: %v", key, err)
+			}
+		}
+		w.Entries = append(w.Entries, e)
+	}
+	return w, nil
+}
+
+// checkWrapName accepts a plain command name that is also a function
+// name in bash, zsh and fish, and is not sbx itself.
+func checkWrapName(n string) error {
+	switch {
+	case n == "":
+		return errors.New("empty command name")
+	case n == "sbx":
+		return errors.New("sbx cannot wrap itself")
+	case n == "." || n == ".." || strings.HasPrefix(n, "-"):
+		return fmt.Errorf("%q is not a command name", n)
+	}
+	for _, r := range n {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._+-", r)
+		if !ok {
+			return fmt.Errorf("%q is not a plain command name (letters, digits and . _ + - only; no /)", n)
+		}
+	}
+	return nil
+}
+
+// decodeStrict decodes data into v, disallowing unknown keys, and
+// returns where its keys stand; every error is a *ProfileError naming
+// source:line:col. DecodeProfile and DecodeWrap use it.
+func decodeStrict(source string, data []byte, v any) (map[string]pos, error) {
+	at, err := positions(data)
+	if err != nil {
+		var pe *unstable.ParserError
+		if errors.As(err, &pe) {
+			sh := shapeOf(data, pe.Highlight)
+			return nil, &ProfileError{Source: source, Line: sh.line, Col: sh.col, Msg: pe.Message}
+		}
+		return nil, &ProfileError{Source: source, Msg: err.Error()}
+	}
+	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var sm *toml.StrictMissingError
+		if errors.As(err, &sm) && len(sm.Errors) > 0 {
+			e := sm.Errors[0]
+			line, col := e.Position()
+			return nil, &ProfileError{Source: source, Line: line, Col: col, Msg: fmt.Sprintf("unknown key %q", strings.Join(e.Key(), "."))}
+		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			line, col := de.Position()
+			msg := strings.TrimPrefix(de.Error(), "toml: ")
+			if k := de.Key(); len(k) > 0 {
+				msg = fmt.Sprintf("%s: %s", strings.Join(k, "."), msg)
+			}
+			return nil, &ProfileError{Source: source, Line: line, Col: col, Msg: msg}
+		}
+		return nil, &ProfileError{Source: source, Msg: err.Error()}
+	}
+	return at, nil
+}

@@ -1,0 +1,205 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Wrapped commands: shell functions from sbx shell-init, shims from
+// sbx wrap install, in a temporary HOME.
+
+// wrapEnv is a HOME with a wrap.toml wrapping `hello`, a script in bin
+// that prints its arguments, its working directory, how many entries
+// its HOME has and PID 1's command line, then exits 7.
+type wrapEnv struct {
+	home, bin, work string
+	env             []string
+}
+
+func newWrapEnv(t *testing.T) wrapEnv {
+	t.Helper()
+	requireUserns(t)
+	w := wrapEnv{home: t.TempDir(), bin: t.TempDir(), work: t.TempDir()}
+	writeFile(t, filepath.Join(w.bin, "hello"), `#!/bin/sh
+echo "args:$*"
+echo "cwd:$(pwd)"
+echo "home:$(ls -A "$HOME" | wc -l)"
+echo "pid1:$(tr '\0' ' ' </proc/1/cmdline)"
+exit 7
+`, 0o755)
+	cfg := filepath.Join(w.home, ".config")
+	if err := os.MkdirAll(filepath.Join(cfg, "sbx"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(cfg, "sbx", "wrap.toml"), fmt.Sprintf(`version = 1
+
+[wrap.hello]
+profile = "default"
+flags = ["--ro", %q]
+description = "hello, sandboxed"
+`, w.bin), 0o644)
+	w.env = withEnv(os.Environ(), "HOME="+w.home, "XDG_CONFIG_HOME="+cfg, "PATH="+w.bin+":"+os.Getenv("PATH"))
+	return w
+}
+
+func (w wrapEnv) sbx(t *testing.T, args ...string) result {
+	t.Helper()
+	return sbxCmd{args: args, env: w.env, dir: w.work}.run(t)
+}
+
+// run runs a program (not sbx) with w's environment and working directory.
+func (w wrapEnv) run(t *testing.T, env []string, name string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), defaultGuard)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env, cmd.Dir, cmd.WaitDelay = env, w.work, waitDelay
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%s %q: still running after %v", name, args, defaultGuard)
+	}
+	if err != nil && cmd.ProcessState == nil {
+		t.Fatalf("%s %q: %v", name, args, err)
+	}
+	return result{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+}
+
+// checkHello checks the output of hello run sandboxed with args "a b c".
+func (w wrapEnv) checkHello(t *testing.T, r result) {
+	t.Helper()
+	for _, want := range []string{"args:a b c\n", "cwd:" + w.work + "\n", "home:0\n", "pid1:sbx:init "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q (the real hello, run in a sandbox, in the caller's directory)\n%s", want, r)
+		}
+	}
+}
+
+func TestWrapShellInit(t *testing.T) {
+	w := newWrapEnv(t)
+	r := w.sbx(t, "shell-init", "bash")
+	if r.code != 0 || !strings.Contains(r.stdout, "function hello {") {
+		t.Fatalf("shell-init bash: want a function hello\n%s", r)
+	}
+	shells := []struct {
+		name, script string
+	}{
+		{"bash", `eval "$(%s shell-init bash)" || exit 99; hello a "b c"; echo "rc=$?"`},
+		{"zsh", `eval "$(%s shell-init zsh)" || exit 99; hello a "b c"; echo "rc=$?"`},
+		{"fish", `%s shell-init fish | source; or exit 99; hello a "b c"; echo "rc=$status"`},
+	}
+	for _, sh := range shells {
+		t.Run(sh.name, func(t *testing.T) {
+			path, err := exec.LookPath(sh.name)
+			if err != nil {
+				// Optional tools: absent is not a failure, even in CI.
+				if os.Getenv(mustRunEnv) == "1" {
+					t.Logf("%s is not installed; not tested", sh.name)
+					return
+				}
+				t.Skipf("skipped: %s is not installed", sh.name)
+			}
+			r := w.run(t, w.env, path, "-c", fmt.Sprintf(sh.script, sbxBin))
+			if r.code != 0 || !strings.HasSuffix(r.stdout, "rc=7\n") {
+				t.Errorf("%s: want hello to return 7\n%s", sh.name, r)
+			}
+			w.checkHello(t, r)
+		})
+	}
+}
+
+func TestWrapShims(t *testing.T) {
+	w := newWrapEnv(t)
+	d := t.TempDir()
+	writeFile(t, filepath.Join(d, "keep"), "not a shim\n", 0o755)
+	if err := os.Symlink("/bin/ls", filepath.Join(d, "ls")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/no/such/dir/sbx", filepath.Join(d, "stale")); err != nil {
+		t.Fatal(err)
+	}
+
+	r := w.sbx(t, "wrap", "install", "--dir", d)
+	if r.code != 0 {
+		t.Fatalf("wrap install: want exit 0\n%s", r)
+	}
+	self, err := filepath.EvalSymlinks(sbxBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if target, err := os.Readlink(filepath.Join(d, "hello")); err != nil || target != self {
+		t.Fatalf("%s/hello -> %q, %v; want a symlink to %s", d, target, err, self)
+	}
+
+	// The shim first on PATH, called by name (argv[0] "hello") and by path.
+	env := withEnv(w.env, "PATH="+d+":"+w.bin+":"+os.Getenv("PATH"))
+	for _, name := range []string{"hello", filepath.Join(d, "hello")} {
+		// sh finds hello on env's PATH and gives it argv[0] "hello".
+		r = w.run(t, env, "/bin/sh", "-c", `exec "$0" a "b c"`, name)
+		if r.code != 7 {
+			t.Errorf("%s: want exit 7 from the real hello\n%s", name, r)
+		}
+		w.checkHello(t, r)
+	}
+
+	r = w.sbx(t, "wrap", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, "hello") || !strings.Contains(r.stdout, "default") ||
+		!strings.Contains(r.stdout, "--ro") || !strings.Contains(r.stdout, filepath.Join(w.bin, "hello")) {
+		t.Errorf("wrap list: want hello, its profile, flags and %s/hello\n%s", w.bin, r)
+	}
+	r = w.sbx(t, "wrap", "list", "--names")
+	if r.code != 0 || r.stdout != "hello\n" {
+		t.Errorf("wrap list --names: want exactly hello\n%s", r)
+	}
+
+	r = w.sbx(t, "wrap", "remove", "--dir", d)
+	if r.code != 0 {
+		t.Fatalf("wrap remove: want exit 0\n%s", r)
+	}
+	for name, want := range map[string]bool{"hello": false, "stale": false, "keep": true, "ls": true} {
+		_, err := os.Lstat(filepath.Join(d, name))
+		if (err == nil) != want {
+			t.Errorf("after wrap remove, %s/%s exists: %v, want %v", d, name, err == nil, want)
+		}
+	}
+
+	// A file that is not a shim is never overwritten, and the error names it.
+	d2 := t.TempDir()
+	writeFile(t, filepath.Join(d2, "hello"), "mine\n", 0o755)
+	r = w.sbx(t, "wrap", "install", "--dir", d2)
+	if r.code != 125 || len(r.stderrLines()) != 1 || !strings.Contains(r.stderr, filepath.Join(d2, "hello")) {
+		t.Errorf("wrap install over a file: want 125 and one line naming it\n%s", r)
+	}
+	if b, _ := os.ReadFile(filepath.Join(d2, "hello")); string(b) != "mine\n" {
+		t.Errorf("wrap install changed %s/hello: %q", d2, b)
+	}
+}
+
+func TestWrapErrors(t *testing.T) {
+	w := newWrapEnv(t)
+	r := w.sbx(t, "wrap", "exec", "nope", "--", "x")
+	if r.code != 125 || len(r.stderrLines()) != 1 || !strings.HasPrefix(r.stderr, "sbx: ") || !strings.Contains(r.stderr, `"nope"`) {
+		t.Errorf("wrap exec of an unknown name: want 125 and one sbx: line\n%s", r)
+	}
+	// The real program gone: 127, not sbx again.
+	env := withEnv(w.env, "PATH=/usr/bin:/bin")
+	r = sbxCmd{args: []string{"wrap", "exec", "hello"}, env: env, dir: w.work, guard: 10 * time.Second}.run(t)
+	if r.code != 127 {
+		t.Errorf("wrap exec with no real hello on PATH: want 127\n%s", r)
+	}
+
+	writeFile(t, filepath.Join(w.home, ".config", "sbx", "wrap.toml"), "version = 1\n[wrap.hello]\nprofile = 3\n", 0o644)
+	for _, args := range [][]string{{"wrap", "list"}, {"shell-init", "bash"}, {"wrap", "exec", "hello"}} {
+		r = w.sbx(t, args...)
+		if r.code != 125 || len(r.stderrLines()) != 1 || !strings.Contains(r.stderr, "wrap.toml:3:1: ") || r.stdout != "" {
+			t.Errorf("sbx %q with a bad wrap.toml: want 125 and one line with its file:line:col\n%s", args, r)
+		}
+	}
+}
