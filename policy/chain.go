@@ -424,21 +424,58 @@ func mountFlag(m MountEntry, vars Vars) (FSFlag, error) {
 	case m.Hide != nil:
 		kind, raw = FSHide, m.Hide
 	}
-	v, err := Expand(*raw, vars)
+	if kind != FSRo && kind != FSRw {
+		v, err := Expand(*raw, vars)
+		if err != nil {
+			return FSFlag{}, fmt.Errorf("%s %q: %v", kind, *raw, err)
+		}
+		f, err := ParseDest(kind, v)
+		if err != nil {
+			return FSFlag{}, err
+		}
+		f.Optional = m.Optional
+		return f, nil
+	}
+	// SRC:DEST is split on the template, before expansion: a ':' in a
+	// value a variable brings (a directory named "..:" in $PWD) must
+	// never turn into a destination.
+	srcT, dstT := splitBindTemplate(*raw)
+	src, err := Expand(srcT, vars)
 	if err != nil {
 		return FSFlag{}, fmt.Errorf("%s %q: %v", kind, *raw, err)
 	}
-	var f FSFlag
-	if kind == FSRo || kind == FSRw {
-		f, err = ParseBind(kind, v)
-	} else {
-		f, err = ParseDest(kind, v)
+	f := FSFlag{Kind: kind, Source: src, Arg: *raw, Optional: m.Optional}
+	if src == "" || strings.ContainsRune(src, 0) {
+		return FSFlag{}, fmt.Errorf("%s %q: empty path", kind, *raw)
 	}
-	if err != nil {
-		return FSFlag{}, err
+	dst := src
+	if dstT != "" {
+		if dst, err = Expand(dstT, vars); err != nil {
+			return FSFlag{}, fmt.Errorf("%s %q: %v", kind, *raw, err)
+		}
 	}
-	f.Optional = m.Optional
+	if path.IsAbs(dst) || dstT != "" {
+		d, err := CleanDest(dst)
+		if err != nil {
+			return FSFlag{}, fmt.Errorf("%s %q: %w", kind, *raw, err)
+		}
+		f.Dest = d
+	}
+	if f.Arg = src; dstT != "" {
+		f.Arg = src + ":" + dst
+	}
 	return f, nil
+}
+
+// splitBindTemplate splits a profile's SRC:DEST at the first ':' that
+// starts an absolute path or a variable ("/..." or "$...").
+func splitBindTemplate(t string) (src, dst string) {
+	for i := 0; i < len(t); i++ {
+		if t[i] == ':' && i+1 < len(t) && (t[i+1] == '/' || t[i+1] == '$') {
+			return t[:i], t[i+1:]
+		}
+	}
+	return t, ""
 }
 
 // replaceDest appends fl to fs, dropping an earlier operation on the

@@ -51,8 +51,9 @@ func profileHost() policy.Host {
 		"/home/alice/.cargo/git":      missing,
 		"/home/alice/.npm":            dir,
 		"/home/alice/.cache/pip":      missing,
-		"/home/alice/.m2":             missing,
-		"/home/alice/.gradle":         missing,
+		"/home/alice/.m2/repository":  missing,
+		"/home/alice/.gradle/caches":  missing,
+		"/home/alice/.gradle/wrapper": missing,
 		"/home/alice/.cache/yarn":     missing,
 		"/home/alice/.rustup":         dir,
 		// cargo: the bin directory and the new config name exist.
@@ -226,7 +227,7 @@ func TestBuiltinBuildPlan(t *testing.T) {
 			t.Errorf("~/%s: %+v (found %v), want a bind, read-only %v", dest, m, ok, ro)
 		}
 	}
-	for _, dest := range []string{".cargo/registry", ".cargo/git", ".cache/pip", ".m2", ".gradle", ".cache/yarn"} {
+	for _, dest := range []string{".cargo/registry", ".cargo/git", ".cache/pip", ".m2/repository", ".gradle/caches", ".gradle/wrapper", ".cache/yarn"} {
 		if m, ok := findMount(p, home+"/"+dest); ok {
 			t.Errorf("~/%s is missing on the host but mounted: %+v", dest, m)
 		}

@@ -157,6 +157,10 @@ func checkWrapName(n string) error {
 		return errors.New("sbx cannot wrap itself")
 	case n == "." || n == ".." || strings.HasPrefix(n, "-"):
 		return fmt.Errorf("%q is not a command name", n)
+	case shellReserved[n]:
+		// A function named command or builtin would capture every
+		// wrapper function's own call (they call `command sbx ...`).
+		return fmt.Errorf("%q is a shell builtin or keyword: wrapping it would break the shell", n)
 	}
 	for _, r := range n {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._+-", r)
@@ -200,4 +204,19 @@ func decodeStrict(source string, data []byte, v any) (map[string]pos, error) {
 		return nil, &ProfileError{Source: source, Msg: err.Error()}
 	}
 	return at, nil
+}
+
+// shellReserved are builtins and keywords of bash, zsh and fish that a
+// wrapper function must not shadow.
+var shellReserved = map[string]bool{}
+
+func init() {
+	for _, n := range strings.Fields(`command builtin exec eval source alias unalias function functions
+		if then else elif fi case esac for while until do done in select time coproc
+		return exit break continue local declare typeset export readonly set unset shift
+		test true false cd pwd echo printf read trap wait kill jobs fg bg disown type hash
+		enable shopt emulate autoload noglob nocorrect end begin not and or switch status
+		set_color string math contains argparse fish_prompt complete bind history`) {
+		shellReserved[n] = true
+	}
 }

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -106,7 +107,7 @@ func ProfileLoader(vars policy.Vars) policy.Loader {
 				}
 				p = filepath.Join(base, p)
 			}
-			b, err := os.ReadFile(p)
+			b, err := readProfileFile(p)
 			if err != nil {
 				var pe *os.PathError
 				if errors.As(err, &pe) {
@@ -118,7 +119,7 @@ func ProfileLoader(vars policy.Vars) policy.Loader {
 		}
 		for _, d := range ProfileDirs(vars) {
 			p := filepath.Join(d, ref+".toml")
-			if b, err := os.ReadFile(p); err == nil {
+			if b, err := readProfileFile(p); err == nil {
 				return p, b, nil
 			} else if !errors.Is(err, os.ErrNotExist) {
 				return p, nil, err
@@ -167,4 +168,29 @@ func ListProfiles(vars policy.Vars) []ProfileEntry {
 		add(n, "builtin:"+n+".toml", b)
 	}
 	return out
+}
+
+// maxProfileSize bounds a profile file: one is a few kilobytes.
+const maxProfileSize = 1 << 20
+
+// readProfileFile reads a profile: a regular file of at most
+// maxProfileSize bytes. A FIFO, a device (extends = ["/dev/zero"]) or a
+// huge file would hang sbx or exhaust its memory.
+func readProfileFile(p string) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", p)
+	}
+	if fi.Size() > maxProfileSize {
+		return nil, fmt.Errorf("%s: %d bytes, more than a profile can be (%d)", p, fi.Size(), maxProfileSize)
+	}
+	return io.ReadAll(io.LimitReader(f, maxProfileSize+1))
 }

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,5 +137,48 @@ func TestOwnProcRefused(t *testing.T) {
 		if r.code != 125 || len(r.stderrLines()) != 1 {
 			t.Errorf("%q: want 125 with one line\n%s", flags, r)
 		}
+	}
+}
+
+// TestProfileColonInPath: a ':' that a variable brings into a profile's
+// SRC:DEST (a project directory named "..:/elsewhere") never becomes a
+// destination: the profile's text is split before expansion.
+func TestProfileColonInPath(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	base := t.TempDir()
+	victim := filepath.Join(base, "victim")
+	proj := filepath.Join(base, "p", "..:"+victim)
+	for _, d := range []string{victim, filepath.Join(proj, ".git")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := sbxCmd{args: []string{"run", "--profile", "build", "--dry-run", "--json", "--", "true"}, dir: proj, env: append(os.Environ(), "PWD="+proj)}.run(t)
+	if r.code != 0 {
+		t.Fatalf("--profile build in %s\n%s", proj, r)
+	}
+	var plan struct {
+		Mounts []struct{ Op, Source, Dest, Origin string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &plan); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range plan.Mounts {
+		if m.Op == "bind" && m.Dest == victim {
+			t.Fatalf("a ':' in the project's path made %s a destination: %+v", victim, m)
+		}
+	}
+}
+
+// TestProfileNotRegular: a profile (or what it extends) must be a
+// regular file of reasonable size: /dev/zero would exhaust sbx.
+func TestProfileNotRegular(t *testing.T) {
+	t.Parallel()
+	f := filepath.Join(t.TempDir(), "z.toml")
+	writeFile(t, f, "version = 1\nextends = [\"/dev/zero\"]\n", 0o644)
+	r := runSbx(t, "profile", "check", f)
+	if r.code != 125 || !strings.Contains(r.stderr, "not a regular file") {
+		t.Errorf("extends /dev/zero: want 125 naming it\n%s", r)
 	}
 }

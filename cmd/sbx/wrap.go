@@ -108,7 +108,7 @@ func shellInit(args []string) int {
 		// Names are letters, digits and . _ + - (policy.DecodeWrap); the
 		// function keyword keeps an alias of the same name from expanding.
 		if args[0] == "fish" {
-			fmt.Fprintf(&b, "function %s; command %s wrap exec %s -- $argv; end\n", n, shQuote(self), n)
+			fmt.Fprintf(&b, "function %s; command %s wrap exec %s -- $argv; end\n", n, fishQuote(self), n)
 		} else {
 			fmt.Fprintf(&b, "function %s { command %s wrap exec %s -- \"$@\"; }\n", n, shQuote(self), n)
 		}
@@ -229,8 +229,9 @@ func isSelf(p, self string) bool {
 	return err == nil && os.SameFile(a, b)
 }
 
-// isShim tells whether p is a symlink to this sbx or to any file named
-// sbx (a shim of another or a removed sbx).
+// isShim tells whether p is a shim: a symlink to this sbx, or a
+// dangling symlink to a file named sbx (the shim of a removed sbx). A
+// symlink to some other, existing program named sbx is not ours.
 func isShim(p, self string) bool {
 	st, err := os.Lstat(p)
 	if err != nil || st.Mode()&fs.ModeSymlink == 0 {
@@ -240,7 +241,11 @@ func isShim(p, self string) bool {
 		return true
 	}
 	target, err := os.Readlink(p)
-	return err == nil && filepath.Base(target) == "sbx"
+	if err != nil || filepath.Base(target) != "sbx" {
+		return false
+	}
+	_, err = os.Stat(p)
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // shimDir is --dir, or ~/.local/bin.
@@ -375,7 +380,7 @@ func onPath(dir string) bool {
 	return false
 }
 
-// shQuote quotes s for a POSIX shell (and fish) when it needs quoting.
+// shQuote quotes s for a POSIX shell when it needs quoting.
 func shQuote(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._+-=:,") == "" {
 		return s
