@@ -348,7 +348,9 @@ func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, erro
 	if cli.MemorySwapSet {
 		f.MemorySwap, f.MemorySwapSet, o["limits.memory_swap"] = cli.MemorySwap, true, "flag --memory-swap"
 	}
+	// What only the command line says.
 	f.PreserveFDs, f.JSONStatus, f.Argv = cli.PreserveFDs, cli.JSONStatus, cli.Argv
+	f.NoPTY, f.NoLimits = cli.NoPTY, cli.NoLimits
 	return f, o, nil
 }
 
@@ -372,16 +374,16 @@ func applyLimits(p *Profile, vars Vars, f *Flags, o Origins, at func(*Profile, s
 		l.Cpus = x
 	}
 	if l.Memory != nil {
-		b, err := ParseMemory(*l.Memory)
+		b, err := memoryMax(*l.Memory)
 		if err != nil {
-			return p.errAt("limits.memory", "memory: %s", strings.TrimPrefix(err.Error(), "--memory "))
+			return p.errAt("limits.memory", "memory %s", err)
 		}
 		f.Memory, o["limits.memory"] = b, at(p, "limits.memory")
 	}
 	if l.MemorySwap != nil {
-		b, err := ParseMemorySwap(*l.MemorySwap)
+		b, err := ParseSize(*l.MemorySwap)
 		if err != nil {
-			return p.errAt("limits.memory_swap", "memory_swap: %s", strings.TrimPrefix(err.Error(), "--memory-swap "))
+			return p.errAt("limits.memory_swap", "memory_swap %s", err)
 		}
 		f.MemorySwap, f.MemorySwapSet, o["limits.memory_swap"] = b, true, at(p, "limits.memory_swap")
 	}

@@ -111,12 +111,22 @@ func FormatSize(b uint64) string {
 // ParseMemory parses --memory: at least 1 MiB (less cannot run a
 // program; a typo such as 64 instead of 64M should not pass).
 func ParseMemory(arg string) (uint64, error) {
-	b, err := ParseSize(arg)
+	b, err := memoryMax(arg)
 	if err != nil {
 		return 0, fmt.Errorf("--memory %s", err)
 	}
+	return b, nil
+}
+
+// memoryMax checks a memory limit wherever it is given (flag or
+// profile); the caller names where.
+func memoryMax(arg string) (uint64, error) {
+	b, err := ParseSize(arg)
+	if err != nil {
+		return 0, err
+	}
 	if b < 1<<20 {
-		return 0, fmt.Errorf("--memory %q: below 1M", arg)
+		return 0, fmt.Errorf("%q: below 1M", arg)
 	}
 	return b, nil
 }

@@ -34,7 +34,13 @@ func ResolveWithProfiles(chain []*Profile, vars Vars, cli Flags, h Host) (*Plan,
 	if err != nil {
 		return nil, err
 	}
-	f.NoPTY = cli.NoPTY // a property of the terminal, not of a policy: no profile key sets it
+	return ResolveApplied(chain, f, o, h)
+}
+
+// ResolveApplied is ResolveWithProfiles for flags ApplyProfiles has
+// already folded (the launcher needs them first, to probe the host for
+// the paths they name).
+func ResolveApplied(chain []*Profile, f Flags, o Origins, h Host) (*Plan, error) {
 	p, err := Resolve(f, h)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"sbx/tests/testenv"
 )
 
 // Resource limits. Three kinds of test:
@@ -102,17 +103,11 @@ func subtreeRoot(t *testing.T) string {
 	if err != nil {
 		return ""
 	}
-	mi, err := os.ReadFile("/proc/self/mountinfo")
+	mount, err := testenv.Cgroup2Mount()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(mi), "\n") {
-		pre, post, ok := strings.Cut(l, " - ")
-		if f := strings.Fields(pre); ok && strings.HasPrefix(post, "cgroup2 ") && len(f) >= 5 {
-			return filepath.Join(f[4], strings.TrimSpace(string(b)))
-		}
-	}
-	return ""
+	return filepath.Join(mount, strings.TrimSpace(string(b)))
 }
 
 // TestCgroupSubtree: a launcher inside the user manager's tree gets its
@@ -173,21 +168,7 @@ func TestLimitsNoManagerContact(t *testing.T) {
 	}
 	var contacts atomic.Int32
 	for _, p := range []string{filepath.Join(rt, "systemd", "private"), filepath.Join(rt, "bus")} {
-		l, err := net.Listen("unix", p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				contacts.Add(1)
-				c.Close()
-			}
-		}()
+		listen(t, "unix", p, func() { contacts.Add(1) })
 	}
 	env := append(os.Environ(), "XDG_RUNTIME_DIR="+rt, "DBUS_SESSION_BUS_ADDRESS=unix:path="+filepath.Join(rt, "bus"))
 	r := sbxCmd{args: []string{"run", "--", "true"}, env: env}.run(t)

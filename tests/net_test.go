@@ -11,7 +11,14 @@ import (
 // hostListener listens on a loopback port of the host's network namespace.
 func hostListener(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return listen(t, "tcp", "127.0.0.1:0", nil).Addr().String()
+}
+
+// listen accepts connections on network/addr until the test ends,
+// closing each at once after calling accepted (if not nil).
+func listen(t *testing.T, network, addr string, accepted func()) net.Listener {
+	t.Helper()
+	l, err := net.Listen(network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,10 +29,13 @@ func hostListener(t *testing.T) string {
 			if err != nil {
 				return
 			}
+			if accepted != nil {
+				accepted()
+			}
 			c.Close()
 		}
 	}()
-	return l.Addr().String()
+	return l
 }
 
 // TestNetwork tries to break network isolation: by default only a working

@@ -213,7 +213,7 @@ func run(args []string) int {
 		return fail(err)
 	}
 	// The host is examined for what the profiles and flags together name.
-	merged, _, err := policy.ApplyProfiles(chain, vars, o.flags)
+	merged, origins, err := policy.ApplyProfiles(chain, vars, o.flags)
 	if err != nil {
 		return fail(err)
 	}
@@ -221,7 +221,7 @@ func run(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	plan, err := policy.ResolveWithProfiles(chain, vars, o.flags, host)
+	plan, err := policy.ResolveApplied(chain, merged, origins, host)
 	if err != nil {
 		return fail(fmt.Errorf("run: %w", err))
 	}

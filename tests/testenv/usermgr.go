@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"sbx/cgroup"
 )
 
 // systemdBin is the systemd binary that runs the user manager.
@@ -38,7 +39,7 @@ func StartUserManager(u User) (*UserManager, error) {
 	if _, err := os.Stat(systemdBin); err != nil {
 		return nil, fmt.Errorf("no systemd: %w", err)
 	}
-	mount, err := cgroup2Mount()
+	mount, err := Cgroup2Mount()
 	if err != nil {
 		return nil, err
 	}
@@ -143,20 +144,18 @@ func (m *UserManager) Stop() {
 // ClientsFD opens the clients' cgroup for SysProcAttr.CgroupFD.
 func (m *UserManager) ClientsFD() (*os.File, error) { return os.Open(m.Clients) }
 
-func cgroup2Mount() (string, error) {
+// Cgroup2Mount is where this process sees the cgroup2 hierarchy.
+func Cgroup2Mount() (string, error) {
 	f, err := os.Open("/proc/self/mountinfo")
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if fields := strings.Fields(pre); ok && strings.HasPrefix(post, "cgroup2 ") && len(fields) >= 5 {
-			return fields[4], nil
-		}
+	m, err := cgroup.ParseMountinfo(f)
+	if err == nil && m.V2 == "" {
+		err = errors.New("no cgroup2 hierarchy mounted")
 	}
-	return "", errors.New("no cgroup2 hierarchy mounted")
+	return m.V2, err
 }
 
 func chownTree(root string, u User) error {
