@@ -51,6 +51,20 @@ func helperMain(args []string) int {
 		if err == nil {
 			c.Close()
 		}
+	case "keyread": // keyread ID: read the key with that serial (keyctl(2) KEYCTL_READ)
+		if !need(1) {
+			return 2
+		}
+		id, perr := strconv.Atoi(args[0])
+		if perr != nil {
+			return 2
+		}
+		buf := make([]byte, 256)
+		var n int
+		if n, err = unix.KeyctlBuffer(unix.KEYCTL_READ, id, buf, 0); err == nil {
+			fmt.Printf("read %q\n", buf[:min(n, len(buf))])
+			return 0
+		}
 	case "alloc": // alloc MIB: allocate and touch MIB mebibytes, then print ok
 		if !need(1) {
 			return 2

@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Regression tests for escapes and failures found by red-teaming sbx.
@@ -180,5 +183,44 @@ func TestProfileNotRegular(t *testing.T) {
 	r := runSbx(t, "profile", "check", f)
 	if r.code != 125 || !strings.Contains(r.stderr, "not a regular file") {
 		t.Errorf("extends /dev/zero: want 125 naming it\n%s", r)
+	}
+}
+
+// TestSessionKeyring: a key in the caller's session keyring (an agent's
+// token, a Kerberos ticket) must not be readable from the sandbox, which
+// gets a new, empty session keyring of its own.
+func TestSessionKeyring(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	id, err := unix.AddKey("user", "sbx-test-secret", []byte("s3cret"), unix.KEY_SPEC_SESSION_KEYRING)
+	if err != nil {
+		mustRun(t, "cannot add a key to the session keyring: "+err.Error())
+	}
+	t.Cleanup(func() { unix.KeyctlInt(unix.KEYCTL_INVALIDATE, id, 0, 0, 0) })
+	if b := make([]byte, 16); func() bool {
+		n, err := unix.KeyctlBuffer(unix.KEYCTL_READ, id, b, 0)
+		return err != nil || string(b[:n]) != "s3cret"
+	}() {
+		t.Fatalf("the test cannot read its own key %d", id)
+	}
+	r := helper(t, nil, "keyread", strconv.Itoa(id))
+	if r.code != 0 || strings.Contains(r.stdout, "s3cret") {
+		t.Errorf("the payload read a key of the caller's session keyring\n%s", r)
+	}
+}
+
+// TestCgroupMountNotWritable: with a cgroup (limits, --cgroup), a
+// writable bind of or over the cgroup2 hierarchy is refused: the payload
+// owns its leaf's files and could lift its own limits.
+func TestCgroupMountNotWritable(t *testing.T) {
+	t.Parallel()
+	for _, flags := range [][]string{{"--rw", "/sys"}, {"--rw", "/sys/fs/cgroup"}} {
+		r := runSbx(t, append(append([]string{"run", "--dry-run", "--cgroup"}, flags...), "--", "true")...)
+		if r.code != 125 || len(r.stderrLines()) != 1 || !strings.Contains(r.stderr, "cgroup") {
+			t.Errorf("%q with --cgroup: want 125 naming the cgroup hierarchy\n%s", flags, r)
+		}
+	}
+	if r := runSbx(t, "run", "--dry-run", "--cgroup", "--ro", "/sys", "--", "true"); r.code != 0 {
+		t.Errorf("--ro /sys with --cgroup: want it allowed\n%s", r)
 	}
 }
