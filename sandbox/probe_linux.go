@@ -17,37 +17,54 @@ import (
 	"sbx/userns"
 )
 
+// Caller is who runs sbx and where: found once, used for the profiles'
+// variables (ProbeVars) and the host facts (ProbeHost) alike.
+type Caller struct {
+	Cwd      string // the kernel's name for it, not $PWD
+	User     string
+	Home     string // $HOME, else the passwd entry's, else "/"
+	UserHome string // the passwd entry's, "" when there is none
+}
+
+// ProbeCaller finds the caller.
+func ProbeCaller() (Caller, error) {
+	var c Caller
+	// The kernel's name for the working directory, not $PWD, which may
+	// lead to it through symlinks (os.Getwd prefers $PWD).
+	cwd, err := unix.Getwd()
+	if err != nil {
+		return c, fmt.Errorf("working directory: %w", err)
+	}
+	c.Cwd = cwd
+	if u, err := user.LookupId(strconv.Itoa(os.Getuid())); err == nil {
+		c.User, c.Home, c.UserHome = u.Username, filepath.Clean(u.HomeDir), filepath.Clean(u.HomeDir)
+	}
+	if home := os.Getenv("HOME"); filepath.IsAbs(home) {
+		c.Home = filepath.Clean(home)
+	}
+	if !filepath.IsAbs(c.Home) {
+		c.Home = "/"
+	}
+	if c.User == "" {
+		c.User = os.Getenv("USER")
+	}
+	return c, nil
+}
+
 // ProbeHost gathers the facts policy.Resolve needs: who the caller is,
 // their subordinate ids and helpers, the host's root entries, and a fact
 // for every path and descriptor the flags name. It changes nothing.
-func ProbeHost(f policy.Flags) (policy.Host, error) {
+func ProbeHost(f policy.Flags, c Caller) (policy.Host, error) {
 	h := policy.Host{
 		UID:     uint32(os.Getuid()),
 		GID:     uint32(os.Getgid()),
 		Environ: os.Environ(),
 		Paths:   map[string]policy.PathInfo{},
 		OpenFDs: map[int]bool{},
+		Cwd:     c.Cwd, User: c.User, Home: c.Home, UserHome: c.UserHome,
 	}
-	// The kernel's name for the working directory, not $PWD, which may
-	// lead to it through symlinks (os.Getwd prefers $PWD).
-	cwd, err := unix.Getwd()
-	if err != nil {
-		return h, fmt.Errorf("launcher: working directory: %w", err)
-	}
-	h.Cwd = cwd
+	cwd := c.Cwd
 	h.Terminal = probeTerminal()
-	if u, err := user.LookupId(strconv.Itoa(int(h.UID))); err == nil {
-		h.User, h.Home, h.UserHome = u.Username, u.HomeDir, filepath.Clean(u.HomeDir)
-	}
-	if home := os.Getenv("HOME"); filepath.IsAbs(home) {
-		h.Home = filepath.Clean(home)
-	}
-	if h.Home == "" {
-		h.Home = "/"
-	}
-	if h.User == "" {
-		h.User = os.Getenv("USER")
-	}
 	h.NewUIDMap, h.NewGIDMap = userns.Helpers()
 	subu, subg, source, err := userns.SubIDs(h.User, h.UID)
 	if err != nil {

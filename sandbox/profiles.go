@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,24 +15,14 @@ import (
 )
 
 // ProbeVars gathers the values of the variables profiles may use.
-func ProbeVars() (policy.Vars, error) {
-	cwd, err := unix.Getwd()
-	if err != nil {
-		return nil, fmt.Errorf("working directory: %w", err)
-	}
+func ProbeVars(c Caller) policy.Vars {
+	cwd := c.Cwd
 	v := policy.Vars{"PWD": cwd, "UID": strconv.Itoa(os.Getuid())}
-	home := os.Getenv("HOME")
-	u, uerr := user.LookupId(strconv.Itoa(os.Getuid()))
-	if uerr == nil {
-		v["USER"] = u.Username
-		if !filepath.IsAbs(home) {
-			home = u.HomeDir
-		}
-	} else if name := os.Getenv("USER"); name != "" {
-		v["USER"] = name
+	if c.User != "" {
+		v["USER"] = c.User
 	}
-	if filepath.IsAbs(home) {
-		v["HOME"] = filepath.Clean(home)
+	if c.Home != "/" {
+		v["HOME"] = c.Home
 	}
 	for name, fallback := range map[string]string{"XDG_CONFIG_HOME": ".config", "XDG_CACHE_HOME": ".cache"} {
 		if d := os.Getenv(name); filepath.IsAbs(d) {
@@ -49,22 +38,19 @@ func ProbeVars() (policy.Vars, error) {
 	// directory holding one (the same rule as for sharing the working
 	// directory).
 	project := policy.ProjectDir(cwd, gitRoot(cwd))
-	homes := []string{v["HOME"]}
-	if uerr == nil {
-		homes = append(homes, filepath.Clean(u.HomeDir))
-	}
+	homes := []string{v["HOME"], c.UserHome}
 	for _, h := range homes {
 		if h != "" && (project == "/" || project == h || strings.HasPrefix(h, project+"/")) {
 			v["!PROJECT"] = fmt.Sprintf("the project would be %s, which is or holds a home directory; run from a project directory", project)
-			return v, nil
+			return v
 		}
 	}
 	if project == "/" {
 		v["!PROJECT"] = "the project would be /; run from a project directory"
-		return v, nil
+		return v
 	}
 	v["PROJECT"] = project
-	return v, nil
+	return v
 }
 
 // gitRoot is the directory holding .git (a directory, or a file for

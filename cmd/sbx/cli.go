@@ -203,10 +203,11 @@ func run(args []string) int {
 	if o.json && !o.dryRun {
 		return fail(errors.New("run: --json goes with --dry-run (for the outcome, use --json-status FILE)"))
 	}
-	vars, err := sandbox.ProbeVars()
+	caller, err := sandbox.ProbeCaller()
 	if err != nil {
 		return fail(fmt.Errorf("run: %w", err))
 	}
+	vars := sandbox.ProbeVars(caller)
 	// A profile's errors name their file:line:col; they need no prefix.
 	chain, err := policy.LoadChain(o.profiles, sandbox.ProfileLoader(vars))
 	if err != nil {
@@ -217,7 +218,7 @@ func run(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	host, err := sandbox.ProbeHost(merged)
+	host, err := sandbox.ProbeHost(merged, caller)
 	if err != nil {
 		return fail(err)
 	}

@@ -15,10 +15,11 @@ func profile(args []string) int {
 	if len(args) == 0 {
 		return fail(errors.New("profile: want list, show NAME or check FILE"))
 	}
-	vars, err := sandbox.ProbeVars()
+	caller, err := sandbox.ProbeCaller()
 	if err != nil {
 		return fail(fmt.Errorf("profile: %w", err))
 	}
+	vars := sandbox.ProbeVars(caller)
 	load := sandbox.ProfileLoader(vars)
 	switch {
 	case args[0] == "list" && len(args) == 1:

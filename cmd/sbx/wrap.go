@@ -35,10 +35,11 @@ The wrap file is $XDG_CONFIG_HOME/sbx/wrap.toml (see README.md, "Wrapping comman
 
 // loadWrap reads the wrap file; a missing file wraps nothing.
 func loadWrap() (*policy.Wrap, error) {
-	vars, err := sandbox.ProbeVars()
+	caller, err := sandbox.ProbeCaller()
 	if err != nil {
 		return nil, fmt.Errorf("wrap: %w", err)
 	}
+	vars := sandbox.ProbeVars(caller)
 	dir, ok := vars["XDG_CONFIG_HOME"]
 	if !ok {
 		return nil, errors.New("wrap: neither XDG_CONFIG_HOME nor HOME is an absolute path")
@@ -253,10 +254,11 @@ func shimDir(dir string) (string, error) {
 	if dir != "" {
 		return filepath.Abs(dir)
 	}
-	vars, err := sandbox.ProbeVars()
+	caller, err := sandbox.ProbeCaller()
 	if err != nil {
 		return "", err
 	}
+	vars := sandbox.ProbeVars(caller)
 	home, ok := vars["HOME"]
 	if !ok {
 		return "", errors.New("no home directory (HOME is not an absolute path); give --dir")
