@@ -83,25 +83,20 @@ func NewTree(mount, scopePath string, asked policy.Limits, v1 []string, warn fun
 func carry(mount, dir string, asked policy.Limits, have []string, warn func(string)) policy.Limits {
 	own := Inherited(mount, dir)
 	var dropped []string
-	for c, clear := range map[string]func(){
-		"memory": func() { own.MemoryMax = 0 },
-		"pids":   func() { own.PidsMax = 0 },
-		"cpu":    func() { own.CPUQuota, own.CPUPeriod = 0, 0 },
-	} {
-		if !slices.Contains(have, c) {
-			before := own
-			clear()
-			if before != own {
-				dropped = append(dropped, c)
-			}
-		}
+	if own.CPUQuota != 0 && !slices.Contains(have, "cpu") {
+		own.CPUQuota, own.CPUPeriod, dropped = 0, 0, append(dropped, "cpu")
+	}
+	if own.MemoryMax != 0 && !slices.Contains(have, "memory") {
+		own.MemoryMax, dropped = 0, append(dropped, "memory")
+	}
+	if own.PidsMax != 0 && !slices.Contains(have, "pids") {
+		own.PidsMax, dropped = 0, append(dropped, "pids")
 	}
 	l, notes := TightenTo(asked, own)
 	if len(notes) > 0 {
 		warn("you run under tighter limits than the sandbox would get: it gets your " + strings.Join(notes, ", ") + " too")
 	}
 	if len(dropped) > 0 {
-		slices.Sort(dropped)
 		warn("your own " + strings.Join(dropped, ", ") + " limit cannot be carried into the sandbox: the controller is not delegated to you")
 	}
 	return l

@@ -345,3 +345,43 @@ func TestNoLimits(t *testing.T) {
 		t.Errorf("--no-limits with --memory: want 125 with one line\n%s", r)
 	}
 }
+
+// TestSubtreeLeafOfStoppedLauncher: the session's holder removes the
+// leaves of launchers that are gone, never one whose launcher is only
+// stopped (Ctrl-Z, a debugger): the launcher still reads its report
+// from the leaf once it runs again.
+func TestSubtreeLeafOfStoppedLauncher(t *testing.T) {
+	requireUserns(t)
+	requireManager(t)
+	status := filepath.Join(t.TempDir(), "st.json")
+	// systemd-run --scope execs the command in its own process: the pid
+	// is sbx's, inside the user manager's tree (the subtree path).
+	cmd := exec.Command("systemd-run", "--user", "--scope", "--quiet", "--", sbxBin, "run", "--cgroup", "--json-status", status, "--",
+		"sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+	syscall.Kill(cmd.Process.Pid, syscall.SIGSTOP)
+	// Long enough for the payload to end and the holder to sweep twice
+	// past its two-second grace.
+	time.Sleep(5 * time.Second)
+	syscall.Kill(cmd.Process.Pid, syscall.SIGCONT)
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+		t.Fatal("sbx did not end")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if rep := readReport(t, status); rep.Limits == nil || rep.Limits.CPUUsageUS == 0 {
+		t.Errorf("the report of a launcher that was stopped lost its counters (was its leaf removed?): %+v", rep.Limits)
+	}
+	if left := scopesLeft(t, 5*time.Second); left != "" {
+		t.Errorf("left after the run:\n%s", left)
+	}
+}
