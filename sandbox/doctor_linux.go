@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -42,8 +41,8 @@ func ProbeDoctor() policy.DoctorFacts {
 		BusAddress:             os.Getenv("DBUS_SESSION_BUS_ADDRESS"),
 		SeccompMode:            -1,
 	}
-	if u, err := user.LookupId(strconv.Itoa(int(f.UID))); err == nil {
-		f.User = u.Username
+	if c, err := ProbeCaller(); err == nil {
+		f.User = c.User
 	} else {
 		f.User = os.Getenv("USER")
 	}
