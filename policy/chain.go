@@ -267,6 +267,9 @@ func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, erro
 		if err := applyLimits(p, vars, &f, o, at); err != nil {
 			return f, nil, err
 		}
+		if err := applySecurity(p, vars, &f, o, at); err != nil {
+			return f, nil, err
+		}
 	}
 
 	// The command line wins.
@@ -299,6 +302,18 @@ func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, erro
 	}
 	if cli.Timeout != 0 {
 		f.Timeout, o["timeout"] = cli.Timeout, "flag --timeout"
+	}
+	if cli.Seccomp != "" {
+		f.Seccomp, o["security.seccomp"] = cli.Seccomp, "flag --seccomp"
+	}
+	if cli.NoLandlock {
+		f.NoLandlock, o["security.landlock"] = true, "flag --no-landlock"
+	}
+	if cli.Strict {
+		f.Strict, o["security.strict"] = true, "flag --strict"
+	}
+	if cli.LogDenied {
+		f.LogDenied, o["security.log_denied"] = true, "flag --log-denied"
 	}
 	for _, fl := range cli.FS {
 		f.FS = replaceDest(f.FS, fl, vars["PWD"])
@@ -532,4 +547,29 @@ func ProjectDir(cwd, gitRoot string) string {
 		return path.Clean(gitRoot)
 	}
 	return cwd
+}
+
+// applySecurity folds a profile's [security] section into f.
+func applySecurity(p *Profile, vars Vars, f *Flags, o Origins, at func(*Profile, string) string) error {
+	s := p.Security
+	if s.Seccomp != nil {
+		v, err := Expand(*s.Seccomp, vars)
+		if err != nil {
+			return p.errAt("security.seccomp", "security.seccomp: %v", err)
+		}
+		if v != SeccompDefault && v != SeccompUnconfined && !path.IsAbs(v) {
+			return p.errAt("security.seccomp", "security.seccomp %q: want \"default\", \"unconfined\" or the absolute path of a JSON profile", *s.Seccomp)
+		}
+		f.Seccomp, o["security.seccomp"] = v, at(p, "security.seccomp")
+	}
+	if s.Landlock != nil {
+		f.NoLandlock, o["security.landlock"] = !*s.Landlock, at(p, "security.landlock")
+	}
+	if s.Strict != nil {
+		f.Strict, o["security.strict"] = *s.Strict, at(p, "security.strict")
+	}
+	if s.LogDenied != nil {
+		f.LogDenied, o["security.log_denied"] = *s.LogDenied, at(p, "security.log_denied")
+	}
+	return nil
 }

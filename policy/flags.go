@@ -68,7 +68,16 @@ type Flags struct {
 	// NoPTY keeps the caller's terminal as the payload's (--no-pty), as
 	// when stdin is no terminal: no pseudo-terminal, no relay.
 	NoPTY bool
-	Argv  []string
+	// Seccomp is --seccomp as given: "", "default", "unconfined" or a
+	// profile's path; SeccompJSON is that file's text, read by the caller.
+	Seccomp     string
+	SeccompJSON []byte
+	// NoLandlock drops the Landlock layer; LogDenied reports refused
+	// system calls; Strict makes every hardening layer required.
+	NoLandlock bool
+	LogDenied  bool
+	Strict     bool
+	Argv       []string
 }
 
 // ParseBind parses the value of --ro or --rw: PATH or PATH:DEST. When

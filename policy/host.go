@@ -41,6 +41,13 @@ type Host struct {
 	// terminal: stdin, and stdout and stderr where they are that same one.
 	Terminal Terminal
 
+	// LandlockABI is the kernel's Landlock ABI (0: none); SeccompFilter
+	// says seccomp filters work; SeccompNotify that an unprivileged
+	// process can get a filter's notifications (SECCOMP_RET_USER_NOTIF).
+	LandlockABI   int
+	SeccompFilter bool
+	SeccompNotify bool
+
 	// Probed only when a cgroup is asked: the cgroup2 mount point (""
 	// when none), the controllers on cgroup v1, and where the user
 	// manager listens ($XDG_RUNTIME_DIR, $DBUS_SESSION_BUS_ADDRESS).

@@ -86,6 +86,62 @@ type Security struct {
 	NewSession    bool `json:"new_session"`
 	DieWithParent bool `json:"die_with_parent"`
 	NonDumpable   bool `json:"non_dumpable"`
+	// CheckFDs refuses, before the exec, a working directory or a kept
+	// descriptor that leads out of the view (runc's CVE-2024-21626).
+	CheckFDs bool     `json:"check_fds"`
+	Seccomp  Seccomp  `json:"seccomp"`
+	Landlock Landlock `json:"landlock"`
+	// Strict makes every hardening layer required: what the host cannot
+	// give is an error (exit 125) instead of a warning.
+	Strict bool `json:"strict,omitempty"`
+}
+
+// The seccomp modes.
+const (
+	SeccompDefault    = "default"    // Docker's default profile for an unprivileged process, plus sbx's blocks
+	SeccompProfile    = "profile"    // an OCI/Docker JSON profile from a file
+	SeccompUnconfined = "unconfined" // no filter
+)
+
+// Seccomp is the payload's system call filter. Whatever the mode (but
+// unconfined), ioctl TIOCSTI and TIOCLINUX are refused: they would let
+// the payload type into, or take over, a terminal.
+type Seccomp struct {
+	Mode string `json:"mode"`
+	// Path and JSON are the profile file of mode "profile": its path
+	// as given, and its text as read when the plan was made.
+	Path string `json:"path,omitempty"`
+	JSON string `json:"profile_json,omitempty"`
+	// LogDenied reports every refused call on sbx's stderr (the filter
+	// notifies sbx's PID 1, which answers with the refusal).
+	LogDenied bool `json:"log_denied,omitempty"`
+}
+
+// Landlock is the Landlock layer: rules that mirror the view, applied
+// to the payload just before its exec. ABI is the kernel's; rights it
+// does not know are dropped (a warning, or an error with Strict).
+type Landlock struct {
+	Enabled bool           `json:"enabled"`
+	ABI     int            `json:"abi"`
+	Rules   []LandlockRule `json:"rules,omitempty"`
+	// Scoped: abstract unix sockets and signals are confined to the
+	// sandbox (ABI 6).
+	Scoped bool `json:"scoped,omitempty"`
+}
+
+// The access classes of a Landlock rule, each a set of filesystem rights.
+const (
+	AccessList  = "list"  // list directories
+	AccessRead  = "read"  // read and execute files, list directories
+	AccessWrite = "write" // read plus create, write, remove, rename, truncate, device ioctls
+	AccessProc  = "proc"  // read and write (truncate) files, list directories (procfs)
+	AccessDev   = "dev"   // read and write device files, their ioctls, list directories
+)
+
+// LandlockRule grants one access class beneath a path of the view.
+type LandlockRule struct {
+	Path   string `json:"path"`
+	Access string `json:"access"`
 }
 
 // MountOp is the kind of one filesystem operation.

@@ -14,13 +14,14 @@ const ProfileVersion = 1
 
 // Profile is one profile file, decoded and checked (docs/profiles.md).
 type Profile struct {
-	Version     int           `toml:"version"`
-	Description string        `toml:"description"`
-	Extends     []string      `toml:"extends"`
-	Run         RunSection    `toml:"run"`
-	Mount       []MountEntry  `toml:"mount"`
-	Env         EnvSection    `toml:"env"`
-	Limits      LimitsSection `toml:"limits"`
+	Version     int             `toml:"version"`
+	Description string          `toml:"description"`
+	Extends     []string        `toml:"extends"`
+	Run         RunSection      `toml:"run"`
+	Mount       []MountEntry    `toml:"mount"`
+	Env         EnvSection      `toml:"env"`
+	Limits      LimitsSection   `toml:"limits"`
+	Security    SecuritySection `toml:"security"`
 
 	// Source names the file: a path, or "builtin:NAME.toml".
 	Source string `toml:"-"`
@@ -54,6 +55,16 @@ type EnvSection struct {
 	Keep  []string          `toml:"keep"`
 	Set   map[string]string `toml:"set"`
 	Unset []string          `toml:"unset"`
+}
+
+// SecuritySection holds the hardening keys: seccomp is "default",
+// "unconfined" or the absolute path of an OCI/Docker JSON profile;
+// landlock = false drops the Landlock layer.
+type SecuritySection struct {
+	Seccomp   *string `toml:"seccomp"`
+	Landlock  *bool   `toml:"landlock"`
+	Strict    *bool   `toml:"strict"`
+	LogDenied *bool   `toml:"log_denied"`
 }
 
 // LimitsSection holds the limits; Cpus may be a number or a string.

@@ -39,7 +39,10 @@ func TestDecodeProfileErrors(t *testing.T) {
 		{"unknown key in [env]", v1 + "[env]\nallow = [\"PATH\"]\n", "3:1", `unknown key "env.allow"`},
 		{"unknown key in [limits]", v1 + "[limits]\nswap = \"1G\"\n", "3:1", `unknown key "limits.swap"`},
 		{"unknown key in the second [[mount]]", v1 + "[[mount]]\nro = \"/a\"\n\n[[mount]]\ntmpfs = \"/b\"\nsize = \"1G\"\n", "7:1", `unknown key "mount.size"`},
-		{"unknown table", v1 + "[security]\nseccomp = true\n", "2:2", `unknown key "security"`},
+		{"unknown table", v1 + "[sandbox]\nseccomp = true\n", "2:2", `unknown key "sandbox"`},
+		{"seccomp not a string", v1 + "[security]\nseccomp = true\n", "3:11", "cannot decode TOML boolean"},
+		{"seccomp relative path", v1 + "[security]\nseccomp = \"my.json\"\n", "3:1", `want "default", "unconfined" or the absolute path`},
+		{"unknown security key", v1 + "[security]\nseccom = \"default\"\n", "3:1", `unknown key "security.seccom"`},
 		{"unknown dotted key", v1 + "run.network = \"host\"\n", "2:1", `unknown key "run.network"`},
 		{"unknown key in an inline table", v1 + "run = { net = \"none\", ip = \"10.0.0.2\" }\n", "2:23", `unknown key "ip"`},
 

@@ -68,6 +68,32 @@ func (p *Plan) WriteText(w io.Writer) error {
 	s := p.Security
 	pf("security     no_new_privs=%t drop_caps=%t disable_userns=%t new_session=%t die_with_parent=%t\n",
 		s.NoNewPrivs, s.DropCaps, s.DisableUserns, s.NewSession, s.DieWithParent)
+	seccomp := s.Seccomp.Mode
+	switch {
+	case seccomp == SeccompProfile:
+		seccomp = "profile " + s.Seccomp.Path + " (and TIOCSTI, TIOCLINUX refused)"
+	case seccomp == SeccompDefault:
+		seccomp = "default (Docker's default for an unprivileged process; TIOCSTI, TIOCLINUX, namespaces, the mount API refused; native ABI only)"
+	}
+	if s.Seccomp.LogDenied {
+		seccomp += ", refusals logged"
+	}
+	pf("seccomp      %s%s\n", seccomp, org("security.seccomp", ""))
+	if ll := s.Landlock; ll.Enabled {
+		scoped := ""
+		if ll.Scoped {
+			scoped = ", abstract unix sockets and signals scoped"
+		}
+		pf("landlock     ABI %d, %d rules%s%s\n", ll.ABI, len(ll.Rules), scoped, org("security.landlock", ""))
+		for _, r := range ll.Rules {
+			pf("  %-6s %s\n", r.Access, r.Path)
+		}
+	} else {
+		pf("landlock     off%s\n", org("security.landlock", ""))
+	}
+	if s.Strict {
+		pf("strict       every hardening layer required%s\n", org("security.strict", ""))
+	}
 	if l := p.Limits; l.Any() {
 		var parts []string
 		add := func(key, text string) {

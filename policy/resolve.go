@@ -120,6 +120,9 @@ func resolve(f Flags, h Host) (*Plan, error) {
 	if err := limits(f, h, p); err != nil {
 		return nil, err
 	}
+	if err := hardening(f, h, p); err != nil {
+		return nil, err
+	}
 	if h.Terminal.Stdin && !f.NoPTY {
 		p.PTY = &PTY{Stdout: h.Terminal.Stdout, Stderr: h.Terminal.Stderr}
 	}

@@ -37,6 +37,10 @@ func fakeHost() policy.Host {
 		NewUIDMap:   "/usr/bin/newuidmap",
 		NewGIDMap:   "/usr/bin/newgidmap",
 
+		LandlockABI:   7,
+		SeccompFilter: true,
+		SeccompNotify: true,
+
 		// In readdir order, not SystemDirs order; home, var and the
 		// dangling file are not taken over.
 		Root: []policy.Entry{
@@ -170,7 +174,14 @@ func TestResolveDefault(t *testing.T) {
 	if want := (policy.Namespaces{Mount: true, PID: true, IPC: true, UTS: true, Net: true, Cgroup: true}); p.Namespaces != want {
 		t.Errorf("Namespaces = %+v, want %+v", p.Namespaces, want)
 	}
-	if want := (policy.Security{NoNewPrivs: true, DropCaps: true, DisableUserns: true, NewSession: true, DieWithParent: true, NonDumpable: true}); p.Security != want {
+	want := policy.Security{NoNewPrivs: true, DropCaps: true, DisableUserns: true, NewSession: true, DieWithParent: true, NonDumpable: true,
+		CheckFDs: true, Seccomp: policy.Seccomp{Mode: policy.SeccompDefault},
+		Landlock: policy.Landlock{Enabled: true, ABI: 6, Scoped: true, Rules: []policy.LandlockRule{
+			{Path: "/", Access: "list"}, {Path: "/usr", Access: "read"}, {Path: "/etc", Access: "read"},
+			{Path: "/proc", Access: "proc"}, {Path: "/dev", Access: "dev"}, {Path: "/dev/shm", Access: "write"},
+			{Path: "/tmp", Access: "write"}, {Path: "/home/alice", Access: "write"}, {Path: "/home/alice/src", Access: "read"},
+		}}}
+	if !reflect.DeepEqual(p.Security, want) {
 		t.Errorf("Security = %+v, want %+v", p.Security, want)
 	}
 	if len(p.Warnings) != 0 {
