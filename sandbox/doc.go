@@ -6,6 +6,7 @@
 // socket pair (protocol.go) and the plan in a sealed memfd:
 //
 //	launcher (host, the caller, no privilege)          run_linux.go
+//	  │ the seccomp filter, compiled (or built in)      seccomp_linux.go
 //	  │ [cgroup: a leaf delegated by the user manager]  cgroup_linux.go
 //	  │ clone(CLONE_NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS|NEWNET|NEWCGROUP),
 //	  │ every capability in the ambient set, parent-death signal SIGKILL,
@@ -13,11 +14,15 @@
 //	  │ newuidmap/newgidmap on its pid, meanwhile
 //	  ▼
 //	"sbx:init" = PID 1, in the sandbox's user namespace      init_linux.go
-//	  │   reads the plan, waits for msgMapped, builds the view
-//	  │   (mount_linux.go), sets the hostname, brings lo up
-//	  │ fork+exec from a locked thread whose bounding, ambient and
-//	  │ inheritable sets are empty and which has no_new_privs
-//	  │ (--root: into a nested user namespace that owns nothing)
+//	  │   reads the plan, waits for msgMapped (which brings the
+//	  │   filter), builds the view (mount_linux.go), sets the
+//	  │   hostname, brings lo up, opens the Landlock rules on the view
+//	  │   (landlock_linux.go)
+//	  │ the spawner's locked thread (spawner_linux.go): bounding,
+//	  │ ambient and inheritable sets emptied, no_new_privs, the
+//	  │ Landlock domain; descriptors checked; fork+exec in C
+//	  │ (spawn_linux.c: --root's nested user namespace, then seccomp
+//	  │ last, then execve; cgo, for this and for libseccomp)
 //	  ▼
 //	COMMAND: reaped by init, which forwards signals and reports its
 //	         end to the launcher as data; when the caller's stdin is a

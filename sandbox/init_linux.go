@@ -11,12 +11,10 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
-	"sbx/idmap"
 	"sbx/policy"
 )
 
@@ -73,8 +71,8 @@ func toGroup(s unix.Signal) bool {
 // reaps every orphan and forwards signals until the payload ends, then
 // reports how it ended. Its exit tears the pid namespace down.
 func initMain(fd int) int {
-	// The payload is forked from this thread, whose capability sets are
-	// trimmed for it (they are per thread): keep main on it.
+	// Mounts and pivot_root are made from this thread; the payload is
+	// forked from another (the spawner's), trimmed for it.
 	runtime.LockOSThread()
 	// A short-lived process with a small heap: collection would only
 	// cost time on the start path.
@@ -114,8 +112,13 @@ func initMain(fd int) int {
 	sigc := make(chan os.Signal, 16)
 	signal.Notify(sigc, caught()...)
 	signal.Notify(make(chan os.Signal, 1), guarded()...)
-	if m, err := ctl.recv(); err != nil || m.Type != msgMapped {
+	m, err := ctl.recv()
+	if err != nil || m.Type != msgMapped {
 		return 125
+	}
+	flt, err := m.Filter.decode()
+	if err != nil {
+		return fail("read the seccomp filter", err)
 	}
 	acks := make(chan message, 1)
 	go func() {
@@ -141,9 +144,23 @@ func initMain(fd int) int {
 			return fail("", err)
 		}
 	}
-	pid, err := startPayload(&p, last, tty)
+	// Landlock's rules are opened on the view as it now stands.
+	llfd := -1
+	if p.Security.Landlock.Enabled {
+		if llfd, err = landlockRuleset(p.Security.Landlock); err != nil {
+			return fail("", err)
+		}
+	}
+	sp, err := newSpawner(&p, last, llfd)
+	if err != nil {
+		return fail("", err)
+	}
+	pid, listener, err := startPayload(&p, sp, tty, flt)
 	if tty != nil {
 		tty.Close() // the payload's now, and the launcher has the master
+	}
+	if listener != nil {
+		go serveDenied(listener, flt, ctl)
 	}
 	if err != nil {
 		var ee *ExecError
@@ -253,69 +270,71 @@ func loopbackUp() error {
 	return unix.IoctlIfreq(s, unix.SIOCSIFFLAGS, ifr)
 }
 
-// startPayload forks and execs the payload from this (locked) thread,
-// with no Go code in between: what it must not inherit is taken off the
-// thread first. Without --root it runs in the sandbox's user namespace
-// as the caller, whose exec leaves it no permitted, effective or ambient
-// capability; the bounding and inheritable sets are emptied here. With
-// --root it runs as uid 0 in a nested user namespace (its capabilities
-// are over that namespace only; the mounts and the other namespaces
-// belong to the sandbox's).
+// startPayload forks and execs the payload from the spawner's thread,
+// with no Go code in between. Without --root it runs in the sandbox's
+// user namespace as the caller, whose exec leaves it no permitted,
+// effective or ambient capability (the spawner's thread has emptied its
+// bounding and inheritable sets). With --root it runs as uid 0 in a
+// nested user namespace (its capabilities are over that namespace only;
+// the mounts and the other namespaces belong to the sandbox's).
 //
 // With a pseudo-terminal (tty), the payload's stdin, and its stdout and
 // stderr where the plan says, are tty's slave, and it becomes the
 // controlling terminal of the payload's new session.
-func startPayload(p *policy.Plan, lastCap int, tty *os.File) (int, error) {
-	sys := &syscall.SysProcAttr{Setsid: p.Security.NewSession}
+func startPayload(p *policy.Plan, sp *spawner, tty *os.File, flt *filter) (int, *os.File, error) {
+	a := &spawnAttr{argv: p.Argv, env: p.Env, setsid: p.Security.NewSession, ctty: -1, filter: flt}
+	if flt != nil {
+		a.wantNotification = flt.notify
+	}
 	if p.Identity.Root {
-		sys.Cloneflags = unix.CLONE_NEWUSER
-		sys.UidMappings = procIDMap(p.Identity.NestedUIDMap)
-		sys.GidMappings = procIDMap(p.Identity.NestedGIDMap)
-		sys.GidMappingsEnableSetgroups = p.Identity.Helpers
+		a.newUser = true
+		a.uidMap, a.gidMap = p.Identity.NestedUIDMap, p.Identity.NestedGIDMap
+		a.setgroups = p.Identity.Helpers
 	}
-	if p.Security.DropCaps {
-		if err := dropThreadCapabilities(lastCap); err != nil {
-			return 0, opErr("drop capabilities")(err)
-		}
-	}
-	if p.Security.NoNewPrivs {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return 0, opErr("set no_new_privs")(err)
-		}
-	}
-	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	a.files = []int{0, 1, 2}
 	if tty != nil {
-		sys.Setsid, sys.Setctty, sys.Ctty = true, true, 0 // Ctty: the child's descriptor
-		files[0] = tty
+		a.setsid, a.ctty = true, 0
+		a.files[0] = int(tty.Fd())
 		if p.PTY.Stdout {
-			files[1] = tty
+			a.files[1] = int(tty.Fd())
 		}
 		if p.PTY.Stderr {
-			files[2] = tty
+			a.files[2] = int(tty.Fd())
 		}
 	}
 	for _, fd := range p.KeepFDs {
-		for len(files) <= fd {
-			files = append(files, nil)
+		for len(a.files) <= fd {
+			a.files = append(a.files, -1)
 		}
-		files[fd] = os.NewFile(uintptr(fd), "fd"+strconv.Itoa(fd))
+		a.files[fd] = fd
 	}
-	attr := &syscall.ProcAttr{Env: p.Env, Files: fileFds(files), Sys: sys}
-	return execvp(p.Argv, p.Env, attr)
+	if p.Security.CheckFDs {
+		if err := checkDescriptors(a.files); err != nil {
+			return 0, nil, err
+		}
+	}
+	var (
+		pid      int
+		listener *os.File
+		err      error
+	)
+	sp.run(func() { pid, listener, err = execvp(p.Argv, p.Env, a) })
+	return pid, listener, err
 }
 
 // execvp starts argv[0] as execvp(3) would: a name without '/' is looked
 // up in the payload's PATH; a file the kernel cannot execute (ENOEXEC)
-// is run by /bin/sh. Failure is an *ExecError: 127 when nothing was
-// found, 126 when something was found but could not be executed.
-func execvp(argv, env []string, attr *syscall.ProcAttr) (int, error) {
+// is run by /bin/sh. Failure to execute is an *ExecError: 127 when
+// nothing was found, 126 when something was found but could not be
+// executed; a failure before the exec is a plain error.
+func execvp(argv, env []string, a *spawnAttr) (int, *os.File, error) {
 	name := argv[0]
 	if strings.Contains(name, "/") {
-		pid, err := start(name, argv, attr)
+		pid, l, err := start(name, a)
 		if err != nil {
-			return 0, &ExecError{Code: execCode(err), Err: fmt.Sprintf("%s: %v", name, err)}
+			return 0, nil, execError(name, err)
 		}
-		return pid, nil
+		return pid, l, nil
 	}
 	pathEnv := "/usr/local/bin:/usr/bin:/bin"
 	for _, kv := range env {
@@ -333,33 +352,48 @@ func execvp(argv, env []string, attr *syscall.ProcAttr) (int, error) {
 		if unix.Stat(file, &st) != nil || st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			continue
 		}
-		pid, err := start(file, argv, attr)
+		pid, l, err := start(file, a)
+		var se *spawnError
 		switch {
 		case err == nil:
-			return pid, nil
+			return pid, l, nil
+		case !errors.As(err, &se) || se.stage != "exec":
+			return 0, nil, execError(file, err)
 		case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
 			if denied == nil {
 				denied = fmt.Errorf("%s: %w", file, err)
 			}
 		default:
-			return 0, &ExecError{Code: execCode(err), Err: fmt.Sprintf("%s: %v", file, err)}
+			return 0, nil, execError(file, err)
 		}
 	}
 	if denied != nil {
-		return 0, &ExecError{Code: 126, Err: denied.Error()}
+		return 0, nil, &ExecError{Code: 126, Err: denied.Error()}
 	}
-	return 0, &ExecError{Code: 127, Err: name + ": command not found"}
+	return 0, nil, &ExecError{Code: 127, Err: name + ": command not found"}
 }
 
-func start(file string, argv []string, attr *syscall.ProcAttr) (int, error) {
-	pid, _, err := syscall.StartProcess(file, argv, attr)
+// execError is an *ExecError for a failed exec, else err as it is.
+func execError(file string, err error) error {
+	var se *spawnError
+	if errors.As(err, &se) && se.stage == "exec" {
+		return &ExecError{Code: execCode(err), Err: fmt.Sprintf("%s: %v", file, err)}
+	}
+	return opErr("start %s", file)(err)
+}
+
+func start(file string, a *spawnAttr) (int, *os.File, error) {
+	pid, l, err := spawn(file, a)
 	if errors.Is(err, unix.ENOEXEC) {
-		pid, _, err = syscall.StartProcess("/bin/sh", append([]string{"sh", file}, argv[1:]...), attr)
+		argv := append([]string{"sh", file}, a.argv[1:]...)
+		b := *a
+		b.argv = argv
+		pid, l, err = spawn("/bin/sh", &b)
 		if errors.Is(err, unix.ENOENT) {
-			err = unix.ENOEXEC
+			err = &spawnError{stage: "exec", errno: unix.ENOEXEC}
 		}
 	}
-	return pid, err
+	return pid, l, err
 }
 
 func execCode(err error) int {
@@ -400,12 +434,4 @@ func lastCap() (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
-}
-
-func procIDMap(m idmap.Map) []syscall.SysProcIDMap {
-	out := make([]syscall.SysProcIDMap, len(m))
-	for i, l := range m {
-		out[i] = syscall.SysProcIDMap{ContainerID: int(l.Inside), HostID: int(l.Outside), Size: int(l.Count)}
-	}
-	return out
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -65,6 +66,7 @@ func ProbeHost(f policy.Flags, c Caller) (policy.Host, error) {
 	}
 	cwd := c.Cwd
 	h.Terminal = probeTerminal()
+	h.LandlockABI, h.SeccompFilter, h.SeccompNotify = probeHardening()
 	h.NewUIDMap, h.NewGIDMap = userns.Helpers()
 	subu, subg, source, err := userns.SubIDs(h.User, h.UID)
 	if err != nil {
@@ -123,4 +125,18 @@ func pathInfo(p string) policy.PathInfo {
 		err = pe.Err
 	}
 	return policy.PathInfo{Err: strings.TrimSpace(err.Error())}
+}
+
+// probeHardening asks the kernel for its Landlock ABI (0: none) and
+// whether it has seccomp filters and their user notifications
+// (SECCOMP_GET_ACTION_AVAIL, Linux 4.14+).
+func probeHardening() (landlockABI int, filter, notify bool) {
+	if abi, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION); e == 0 {
+		landlockABI = int(abi)
+	}
+	avail := func(action uint32) bool {
+		_, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_GET_ACTION_AVAIL, 0, uintptr(unsafe.Pointer(&action)))
+		return e == 0
+	}
+	return landlockABI, avail(unix.SECCOMP_RET_ERRNO), avail(unix.SECCOMP_RET_USER_NOTIF)
 }

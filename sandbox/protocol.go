@@ -13,13 +13,14 @@ import (
 // Messages of the launcher ⇄ pid1 and pid1 ⇄ exec protocols, one JSON
 // object per SOCK_SEQPACKET packet, named for their sender and event.
 //
-//	launcher → init   msgMapped     the id maps are written: go on
+//	launcher → init   msgMapped     the id maps are written: go on (with the seccomp filter)
 //	init → launcher   msgPTY        a new pseudo-terminal's master (SCM_RIGHTS; pty_linux.go)
 //	launcher → init   msgPTYReady   its settings and size are the caller's: start
 //	init → launcher   msgStarted    the payload runs: signals can go to it
 //	init → launcher   msgError      setup failed (a StageError)
 //	init → launcher   msgExecFailed the payload could not be executed
 //	init → launcher   msgExited     the payload ended (code or signal)
+//	init → launcher   msgDenied     the filter refused a call (--log-denied)
 //
 // EOF from the launcher tells init that sbx is gone: it exits, and the
 // kernel kills everything in its pid namespace.
@@ -29,6 +30,7 @@ const (
 	msgError      = "error"
 	msgExecFailed = "exec-failed"
 	msgExited     = "exited"
+	msgDenied     = "denied"
 )
 
 type message struct {
@@ -38,6 +40,15 @@ type message struct {
 	ExitCode int         `json:"exit_code,omitempty"`
 	Signal   int         `json:"signal,omitempty"`
 	Core     bool        `json:"core,omitempty"`
+	Filter   *wireFilter `json:"filter,omitempty"`
+}
+
+// wireFilter is a compiled seccomp filter on its way to init: programs
+// in the kernel's layout.
+type wireFilter struct {
+	Prog   []byte `json:"prog"`
+	Real   []byte `json:"real,omitempty"`
+	Notify bool   `json:"notify,omitempty"`
 }
 
 const maxPacket = 1 << 20

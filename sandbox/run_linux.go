@@ -58,6 +58,12 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	if err != nil {
 		return nil, fmt.Errorf("launcher: encode plan: %w", err)
 	}
+	// The filter is compiled before anything starts: a profile that
+	// does not compile is an error of the command line.
+	flt, err := buildFilter(p.Security.Seccomp)
+	if err != nil {
+		return nil, fmt.Errorf("launcher: seccomp: %w", err)
+	}
 	if err := closeInherited(p.KeepFDs); err != nil {
 		return nil, fmt.Errorf("launcher: close inherited descriptors: %w", err)
 	}
@@ -180,7 +186,11 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	} else if err = userns.WriteDirect(pid, id.UIDMap, id.GIDMap); err != nil {
 		return abort(fmt.Errorf("launcher: write id maps: %w", err))
 	}
-	if err := ours.send(message{Type: msgMapped}); err != nil {
+	mapped := message{Type: msgMapped}
+	if flt != nil {
+		mapped.Filter = &wireFilter{Prog: encodeBPF(flt.prog), Real: encodeBPF(flt.real), Notify: flt.notify}
+	}
+	if err := ours.send(mapped); err != nil {
 		return abort(fmt.Errorf("launcher: %w", err))
 	}
 
@@ -252,6 +262,14 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 				stageErr, ended = &ExecError{Code: m.ExitCode, Err: m.Text}, true
 			case msgExited:
 				out.ExitCode, out.Signal, out.Core, ended = m.ExitCode, m.Signal, m.Core, true
+			case msgDenied:
+				// The caller's terminal may be raw (the relay): end
+				// the line as a terminal needs it then.
+				eol := "\n"
+				if tty != nil && p.PTY.Stderr {
+					eol = "\r\n"
+				}
+				fmt.Fprint(os.Stderr, "sbx: denied: "+m.Text+eol)
 			}
 		case s := <-sigc:
 			// With a pseudo-terminal, the window size follows the

@@ -118,12 +118,7 @@ func buildSbx(out string) error {
 	if err != nil {
 		return fmt.Errorf("%w; set %s", err, binEnv)
 	}
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/sbx")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/sbx in %s: %w\n%s", root, err, b)
-	}
-	return nil
+	return testenv.BuildSbx(root, "go", out)
 }
 
 // runAsTestUsers is TestMain as root: it never runs a test itself.

@@ -160,6 +160,10 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	limit("pids", "at most `N` tasks in the sandbox (sbx's init included)", &f.Pids, nil, func(s string) (uint64, error) { return policy.ParseCount("pids", s) })
 	limit("cpu-weight", "CPU weight `N`, 1 to 10000 (default 100)", &f.CPUWeight, nil, func(s string) (uint64, error) { return policy.ParseWeight("cpu-weight", s) })
 	limit("io-weight", "IO weight `N`, 1 to 10000, where the io controller is delegated", &f.IOWeight, nil, func(s string) (uint64, error) { return policy.ParseWeight("io-weight", s) })
+	fs.Var(&onceValue{name: "seccomp", dst: &f.Seccomp}, "seccomp", "system call filter: `default`, unconfined, or the PATH of an OCI/Docker JSON profile")
+	fs.BoolVar(&f.NoLandlock, "no-landlock", false, "no Landlock layer (the mount view alone limits what COMMAND reaches)")
+	fs.BoolVar(&f.LogDenied, "log-denied", false, "report every system call the filter refuses on stderr")
+	fs.BoolVar(&f.Strict, "strict", false, "fail (exit 125) instead of warning when a hardening layer cannot be given")
 	fs.BoolVar(&f.NoLimits, "no-limits", false, "drop the limits the profiles set (where the host cannot enforce them)")
 	fs.BoolVar(&f.Cgroup, "cgroup", false, "run in a cgroup delegated by the systemd user manager even without a limit (accounting, guaranteed teardown)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the resolved plan and exit without running anything")
@@ -217,6 +221,13 @@ func run(args []string) int {
 	merged, origins, err := policy.ApplyProfiles(chain, vars, o.flags)
 	if err != nil {
 		return fail(err)
+	}
+	if s := merged.Seccomp; s != "" && s != policy.SeccompDefault && s != policy.SeccompUnconfined {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			return fail(fmt.Errorf("run: --seccomp: %w", err))
+		}
+		merged.SeccompJSON = b
 	}
 	host, err := sandbox.ProbeHost(merged, caller)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 )
 
@@ -68,4 +69,16 @@ func ModuleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// BuildSbx builds ./cmd/sbx of the tree at root into out, as `make
+// build` does (static, with cgo for libseccomp): the one place that
+// knows how is the Makefile.
+func BuildSbx(root, goTool, out string) error {
+	cmd := exec.Command("make", "-s", "build", "BIN="+out, "GO="+goTool)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("make build in %s: %w\n%s", root, err, b)
+	}
+	return nil
 }

@@ -18,7 +18,7 @@
 //	every run (a second cpio archive appended to the initramfs, copied into the root):
 //	  /opt/sbx-vm/run        guest/run, started by sbx-vm.service once booted
 //	  /opt/sbx-vm/steps      "USER SCRIPT" lines; step-N.sh the scripts
-//	  /opt/sbx-vm/bin/       sbx and tests.test, built from this tree (CGO_ENABLED=0)
+//	  /opt/sbx-vm/bin/       sbx and tests.test, built from this tree (static)
 //
 //	host: bin/sbx-vm ──qemu (TCG, -nic none)──► guest: init ─► systemd ─► sbx-vm.service ─► run
 //	      stdout ◄── sbx.out ─┐
@@ -208,11 +208,17 @@ func binaries(o options, work string) (map[string]string, error) {
 	if err != nil && (o.sbx == "" || o.tests == "") {
 		return nil, fmt.Errorf("%w: run from the sbx tree, or give -sbx and -tests", err)
 	}
+	if bins["sbx"] == "" {
+		// Static: the guest's libc is not the host's.
+		if err := testenv.BuildSbx(root, o.goTool, filepath.Join(work, "sbx")); err != nil {
+			return nil, err
+		}
+		bins["sbx"] = filepath.Join(work, "sbx")
+	}
 	builds := map[string][]string{
-		"sbx":        {"build", "-trimpath", "-o", filepath.Join(work, "sbx"), "./cmd/sbx"},
 		"tests.test": {"test", "-c", "-o", filepath.Join(work, "tests.test"), "./tests/"},
 	}
-	for _, name := range []string{"sbx", "tests.test"} {
+	for _, name := range []string{"tests.test"} {
 		if bins[name] != "" {
 			continue
 		}

@@ -1,0 +1,427 @@
+package sandbox
+
+import (
+	"embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+
+	mobyseccomp "github.com/moby/profiles/seccomp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+
+	"sbx/policy"
+)
+
+// filter is a compiled seccomp program. With notification, prog answers
+// every refusal with SECCOMP_RET_USER_NOTIF and real is the same filter
+// with its real actions: PID 1 runs real on each notified call to learn
+// which error to answer.
+type filter struct {
+	prog   []insn
+	real   []insn
+	notify bool
+	arch   libseccomp.ScmpArch
+}
+
+// nsFlags are the clone(2)/unshare(2) flags that create a namespace.
+const nsFlags = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
+	unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWTIME
+
+// mountAPI are the calls of the new mount API. They answer ENOSYS, not
+// EPERM, so that programs fall back to mount(2), which is refused
+// (flatpak's choice, after CVE-2021-41133 let them through a blocklist).
+var mountAPI = []string{"open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr"}
+
+// auditArches are the AUDIT_ARCH values of the native architectures sbx
+// builds for; the terminal guard compares against it.
+var auditArches = map[string]uint32{
+	"amd64":   unix.AUDIT_ARCH_X86_64,
+	"arm64":   unix.AUDIT_ARCH_AARCH64,
+	"riscv64": unix.AUDIT_ARCH_RISCV64,
+	"ppc64le": unix.AUDIT_ARCH_PPC64LE,
+	"s390x":   unix.AUDIT_ARCH_S390X,
+	"loong64": unix.AUDIT_ARCH_LOONGARCH64,
+}
+
+// The default filter, compiled ahead (libseccomp takes about 2.5 ms to
+// compile it, a quarter of a sandbox's start): filters/default-ARCH.bpf
+// and, for --log-denied, default-notify-ARCH.bpf. `go test ./sandbox
+// -run TestBuiltinFilters -update` writes them; the test fails while they
+// decide anything differently from a fresh compile.
+//
+//go:embed filters
+var builtinFilters embed.FS
+
+func builtinFilter(goarch string, notify bool) (*filter, error) {
+	arch, err := libseccomp.GetNativeArch()
+	if err != nil {
+		return nil, err
+	}
+	real, err := readBuiltin("filters/default-" + goarch + ".bpf")
+	if err != nil {
+		return nil, err
+	}
+	f := &filter{prog: real, real: real, arch: arch}
+	if notify {
+		if f.prog, err = readBuiltin("filters/default-notify-" + goarch + ".bpf"); err != nil {
+			return nil, err
+		}
+		f.notify = true
+	}
+	return f, nil
+}
+
+func readBuiltin(name string) ([]insn, error) {
+	b, err := builtinFilters.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	return decodeBPF(b)
+}
+
+// encodeBPF is decodeBPF's inverse.
+func encodeBPF(prog []insn) []byte {
+	b := make([]byte, 8*len(prog))
+	e := binary.NativeEndian
+	for i, in := range prog {
+		r := b[8*i:]
+		e.PutUint16(r, in.Code)
+		r[2], r[3] = in.Jt, in.Jf
+		e.PutUint32(r[4:], in.K)
+	}
+	return b
+}
+
+// defaultProfile is Docker's default profile as it applies to a process
+// without capabilities, for the native architecture only (the i386 and
+// x32 ABIs of x86_64 and AArch32 of arm64 are then killed as foreign),
+// with sbx's changes: the new mount API answers ENOSYS, and unshare(2)
+// is allowed without a namespace flag (Docker refuses it altogether).
+// clone(2) with a namespace flag, clone3 (ENOSYS, so that libc falls
+// back to clone, whose flags can be read), mount, umount2, pivot_root,
+// chroot, setns, keyctl, add_key, request_key, bpf, perf_event_open,
+// userfaultfd, the kexec and module calls and personality(2) but for
+// its harmless values are refused by Docker's profile already.
+func defaultProfile() (*specs.LinuxSeccomp, error) {
+	rs := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}}
+	sp, err := mobyseccomp.GetDefaultProfile(rs)
+	if err != nil {
+		return nil, err
+	}
+	sp.Architectures = nil
+	drop := append([]string{"unshare"}, mountAPI...)
+	var calls []specs.LinuxSyscall
+	for _, c := range sp.Syscalls {
+		var names []string
+		for _, n := range c.Names {
+			if !contains(drop, n) {
+				names = append(names, n)
+			}
+		}
+		if len(names) > 0 {
+			c.Names = names
+			calls = append(calls, c)
+		}
+	}
+	enosys := uint(unix.ENOSYS)
+	calls = append(calls,
+		specs.LinuxSyscall{Names: mountAPI, Action: specs.ActErrno, ErrnoRet: &enosys},
+		specs.LinuxSyscall{Names: []string{"unshare"}, Action: specs.ActAllow,
+			Args: []specs.LinuxSeccompArg{{Index: 0, Value: nsFlags, ValueTwo: 0, Op: specs.OpMaskedEqual}}},
+	)
+	sp.Syscalls = calls
+	return sp, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// loadProfile reads an OCI or Docker JSON profile (Docker's includes and
+// excludes evaluated for a process without capabilities).
+func loadProfile(s policy.Seccomp) (*specs.LinuxSeccomp, error) {
+	rs := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}}
+	sp, err := mobyseccomp.LoadProfile(s.JSON, rs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.Path, err)
+	}
+	if sp == nil {
+		return nil, fmt.Errorf("%s: no defaultAction and no syscalls: use --seccomp unconfined for no filter", s.Path)
+	}
+	return sp, nil
+}
+
+// buildFilter compiles the plan's filter: the terminal guard, then the
+// profile. It returns nil for mode unconfined.
+func buildFilter(s policy.Seccomp) (*filter, error) {
+	var sp *specs.LinuxSeccomp
+	var err error
+	switch s.Mode {
+	case policy.SeccompUnconfined:
+		return nil, nil
+	case policy.SeccompDefault:
+		if f, err := builtinFilter(runtime.GOARCH, s.LogDenied); err == nil {
+			return f, nil
+		}
+		sp, err = defaultProfile()
+	case policy.SeccompProfile:
+		sp, err = loadProfile(s)
+	default:
+		return nil, fmt.Errorf("seccomp mode %q", s.Mode)
+	}
+	if err != nil {
+		return nil, err
+	}
+	arch, err := libseccomp.GetNativeArch()
+	if err != nil {
+		return nil, err
+	}
+	audit, ok := auditArches[runtime.GOARCH]
+	if !ok {
+		return nil, fmt.Errorf("no AUDIT_ARCH known for %s", runtime.GOARCH)
+	}
+	f := &filter{arch: arch, notify: s.LogDenied}
+	if f.real, err = compile(sp, arch, audit, false); err != nil {
+		return nil, err
+	}
+	f.prog = f.real
+	if s.LogDenied {
+		if f.prog, err = compile(sp, arch, audit, true); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// compile turns an OCI filter into a BPF program for arch (whose
+// AUDIT_ARCH is audit), the terminal guard first. With notify, every
+// refusal (an errno, a trap or a trace) becomes a notification; kills
+// stay kills.
+func compile(sp *specs.LinuxSeccomp, arch libseccomp.ScmpArch, audit uint32, notify bool) ([]insn, error) {
+	def, err := action(sp.DefaultAction, sp.DefaultErrnoRet, notify)
+	if err != nil {
+		return nil, fmt.Errorf("defaultAction: %w", err)
+	}
+	f, err := libseccomp.NewFilter(def)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Release()
+	if native, err := libseccomp.GetNativeArch(); err != nil {
+		return nil, err
+	} else if arch != native {
+		if err := f.AddArch(arch); err != nil {
+			return nil, err
+		}
+		if err := f.RemoveArch(native); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range sp.Architectures {
+		arch, err := libseccomp.GetArchFromString(strings.ToLower(strings.TrimPrefix(string(a), "SCMP_ARCH_")))
+		if err != nil {
+			return nil, fmt.Errorf("architecture %s: %w", a, err)
+		}
+		if err := f.AddArch(arch); err != nil && !errors.Is(err, unix.EEXIST) {
+			return nil, fmt.Errorf("architecture %s: %w", a, err)
+		}
+	}
+	if err := f.SetBadArchAction(libseccomp.ActKillProcess); err != nil {
+		return nil, err
+	}
+	if err := f.SetNoNewPrivsBit(false); err != nil {
+		return nil, err
+	}
+	f.SetOptimize(2) // a binary tree of syscall numbers, where libseccomp can
+	for _, c := range sp.Syscalls {
+		act, err := action(c.Action, c.ErrnoRet, notify)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", strings.Join(c.Names, ","), err)
+		}
+		if act == def {
+			continue // libseccomp refuses a rule that says what the default does
+		}
+		conds, err := conditions(c.Args)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", strings.Join(c.Names, ","), err)
+		}
+		for _, name := range c.Names {
+			nr, err := libseccomp.GetSyscallFromName(name)
+			if err != nil {
+				continue // unknown to this libseccomp: runc skips them too
+			}
+			for _, cs := range conds {
+				if len(cs) == 0 {
+					err = f.AddRule(nr, act)
+				} else {
+					err = f.AddRuleConditional(nr, act, cs)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", name, err)
+				}
+			}
+		}
+	}
+	b, err := exportBPF(f)
+	if err != nil {
+		return nil, err
+	}
+	body, err := decodeBPF(b)
+	if err != nil {
+		return nil, err
+	}
+	ioctl, err := libseccomp.GetSyscallFromNameByArch("ioctl", arch)
+	if err != nil {
+		return nil, err
+	}
+	deny := uint32(unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM))
+	if notify {
+		deny = unix.SECCOMP_RET_USER_NOTIF
+	}
+	prog := append(terminalGuard(audit, int32(ioctl), deny), body...)
+	if len(prog) > 4096 {
+		return nil, fmt.Errorf("the filter has %d instructions, more than the kernel's 4096", len(prog))
+	}
+	return prog, nil
+}
+
+// exportBPF is the filter's program (seccomp_export_bpf_mem needs
+// libseccomp 2.6; Debian 12 has 2.5).
+func exportBPF(f *libseccomp.ScmpFilter) ([]byte, error) {
+	fd, err := unix.MemfdCreate("sbx-bpf", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("export the filter: %w", err)
+	}
+	file := os.NewFile(uintptr(fd), "sbx-bpf")
+	defer file.Close()
+	if err := f.ExportBPF(file); err != nil {
+		return nil, fmt.Errorf("export the filter: %w", err)
+	}
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return io.ReadAll(file)
+}
+
+func decodeBPF(b []byte) ([]insn, error) {
+	if len(b)%8 != 0 {
+		return nil, fmt.Errorf("BPF program of %d bytes", len(b))
+	}
+	out := make([]insn, len(b)/8)
+	e := binary.NativeEndian
+	for i := range out {
+		r := b[8*i:]
+		out[i] = insn{Code: e.Uint16(r), Jt: r[2], Jf: r[3], K: e.Uint32(r[4:])}
+	}
+	return out, nil
+}
+
+func action(a specs.LinuxSeccompAction, errno *uint, notify bool) (libseccomp.ScmpAction, error) {
+	ret := int16(unix.EPERM)
+	if errno != nil {
+		ret = int16(*errno)
+	}
+	var act libseccomp.ScmpAction
+	switch a {
+	case specs.ActAllow:
+		return libseccomp.ActAllow, nil
+	case specs.ActLog:
+		return libseccomp.ActLog, nil
+	case specs.ActKill, specs.ActKillThread:
+		return libseccomp.ActKillThread, nil
+	case specs.ActKillProcess:
+		return libseccomp.ActKillProcess, nil
+	case specs.ActErrno:
+		act = libseccomp.ActErrno.SetReturnCode(ret)
+	case specs.ActTrap:
+		act = libseccomp.ActTrap
+	case specs.ActTrace:
+		act = libseccomp.ActTrace.SetReturnCode(ret)
+	case specs.ActNotify:
+		return 0, fmt.Errorf("action %s: sbx has no notification agent (--log-denied notifies sbx itself)", a)
+	default:
+		return 0, fmt.Errorf("unknown action %q", a)
+	}
+	if notify {
+		return libseccomp.ActNotify, nil
+	}
+	return act, nil
+}
+
+// conditions turns a rule's argument checks into libseccomp conditions.
+// Checks of different arguments are all required (one rule); several
+// checks of the same argument are alternatives (one rule each), as runc
+// reads them.
+func conditions(args []specs.LinuxSeccompArg) ([][]libseccomp.ScmpCondition, error) {
+	if len(args) == 0 {
+		return [][]libseccomp.ScmpCondition{nil}, nil
+	}
+	var all []libseccomp.ScmpCondition
+	seen := map[uint]bool{}
+	repeated := false
+	for _, a := range args {
+		op, err := compareOp(a.Op)
+		if err != nil {
+			return nil, err
+		}
+		var c libseccomp.ScmpCondition
+		if op == libseccomp.CompareMaskedEqual {
+			c, err = libseccomp.MakeCondition(a.Index, op, a.Value, a.ValueTwo)
+		} else {
+			c, err = libseccomp.MakeCondition(a.Index, op, a.Value)
+		}
+		if err != nil {
+			return nil, err
+		}
+		repeated = repeated || seen[a.Index]
+		seen[a.Index] = true
+		all = append(all, c)
+	}
+	if !repeated {
+		return [][]libseccomp.ScmpCondition{all}, nil
+	}
+	out := make([][]libseccomp.ScmpCondition, len(all))
+	for i, c := range all {
+		out[i] = []libseccomp.ScmpCondition{c}
+	}
+	return out, nil
+}
+
+func compareOp(op specs.LinuxSeccompOperator) (libseccomp.ScmpCompareOp, error) {
+	switch op {
+	case specs.OpNotEqual:
+		return libseccomp.CompareNotEqual, nil
+	case specs.OpLessThan:
+		return libseccomp.CompareLess, nil
+	case specs.OpLessEqual:
+		return libseccomp.CompareLessOrEqual, nil
+	case specs.OpEqualTo:
+		return libseccomp.CompareEqual, nil
+	case specs.OpGreaterEqual:
+		return libseccomp.CompareGreaterEqual, nil
+	case specs.OpGreaterThan:
+		return libseccomp.CompareGreater, nil
+	case specs.OpMaskedEqual:
+		return libseccomp.CompareMaskedEqual, nil
+	}
+	return 0, fmt.Errorf("unknown comparison %q", op)
+}
+
+// syscallName names call nr of the native architecture, for messages.
+func (f *filter) syscallName(nr int32) string {
+	if name, err := libseccomp.ScmpSyscall(nr).GetNameByArch(f.arch); err == nil {
+		return name
+	}
+	return fmt.Sprintf("syscall %d", nr)
+}

@@ -1,0 +1,257 @@
+package sandbox
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"testing"
+
+	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+
+	"sbx/policy"
+)
+
+const (
+	allow     = unix.SECCOMP_RET_ALLOW
+	killProc  = unix.SECCOMP_RET_KILL_PROCESS
+	notified  = unix.SECCOMP_RET_USER_NOTIF
+	retErrno  = unix.SECCOMP_RET_ERRNO
+	personaNR = "personality"
+)
+
+func errnoRet(e unix.Errno) uint32 { return retErrno | uint32(e) }
+
+type call struct {
+	name string
+	args [6]uint64
+	want uint32
+}
+
+// nr is a call's number on arch, from libseccomp's tables.
+func nr(t *testing.T, name string, arch libseccomp.ScmpArch) int32 {
+	t.Helper()
+	n, err := libseccomp.GetSyscallFromNameByArch(name, arch)
+	if err != nil {
+		t.Fatalf("%s on %v: %v", name, arch, err)
+	}
+	return int32(n)
+}
+
+// defaultCalls are the default filter's decisions that the hardening
+// issue asks for, whatever the architecture.
+func defaultCalls() []call {
+	ns := func(flag uint64) [6]uint64 { return [6]uint64{flag} }
+	return []call{
+		{name: "getpid", want: allow},
+		{name: "read", want: allow},
+		{name: "ioctl", args: [6]uint64{0, unix.TIOCGWINSZ}, want: allow},
+		{name: "ioctl", args: [6]uint64{0, unix.TIOCSTI}, want: errnoRet(unix.EPERM)},
+		{name: "ioctl", args: [6]uint64{0, unix.TIOCSTI | 1<<32}, want: errnoRet(unix.EPERM)},
+		{name: "ioctl", args: [6]uint64{0, 0x541C}, want: errnoRet(unix.EPERM)}, // TIOCLINUX
+		{name: "ioctl", args: [6]uint64{0, 0x541C | 0xffffffff00000000}, want: errnoRet(unix.EPERM)},
+		{name: "unshare", args: ns(unix.CLONE_NEWUSER), want: errnoRet(unix.EPERM)},
+		{name: "unshare", args: ns(unix.CLONE_NEWNS), want: errnoRet(unix.EPERM)},
+		{name: "unshare", args: ns(unix.CLONE_NEWTIME), want: errnoRet(unix.EPERM)},
+		{name: "unshare", args: ns(unix.CLONE_FILES), want: allow},
+		{name: "clone3", want: errnoRet(unix.ENOSYS)},
+		{name: "open_tree", want: errnoRet(unix.ENOSYS)},
+		{name: "move_mount", want: errnoRet(unix.ENOSYS)},
+		{name: "fsopen", want: errnoRet(unix.ENOSYS)},
+		{name: "fsconfig", want: errnoRet(unix.ENOSYS)},
+		{name: "fsmount", want: errnoRet(unix.ENOSYS)},
+		{name: "fspick", want: errnoRet(unix.ENOSYS)},
+		{name: "mount_setattr", want: errnoRet(unix.ENOSYS)},
+		{name: "mount", want: errnoRet(unix.EPERM)},
+		{name: "umount2", want: errnoRet(unix.EPERM)},
+		{name: "pivot_root", want: errnoRet(unix.EPERM)},
+		{name: "chroot", want: errnoRet(unix.EPERM)},
+		{name: "setns", want: errnoRet(unix.EPERM)},
+		{name: "keyctl", want: errnoRet(unix.EPERM)},
+		{name: "add_key", want: errnoRet(unix.EPERM)},
+		{name: "request_key", want: errnoRet(unix.EPERM)},
+		{name: "bpf", want: errnoRet(unix.EPERM)},
+		{name: "perf_event_open", want: errnoRet(unix.EPERM)},
+		{name: "userfaultfd", want: errnoRet(unix.EPERM)},
+		{name: "kexec_load", want: errnoRet(unix.EPERM)},
+		{name: "kexec_file_load", want: errnoRet(unix.EPERM)},
+		{name: "init_module", want: errnoRet(unix.EPERM)},
+		{name: "finit_module", want: errnoRet(unix.EPERM)},
+		{name: "delete_module", want: errnoRet(unix.EPERM)},
+		{name: personaNR, args: ns(0), want: allow},
+		{name: personaNR, args: ns(0xffffffff), want: allow},
+		{name: personaNR, args: ns(0x0040000), want: errnoRet(unix.EPERM)},
+		{name: "ptrace", want: allow},
+	}
+}
+
+func check(t *testing.T, prog []insn, arch libseccomp.ScmpArch, audit uint32, calls []call) {
+	t.Helper()
+	for _, c := range calls {
+		d := &seccompData{NR: nr(t, c.name, arch), Arch: audit, Args: c.args}
+		got, err := runBPF(prog, d)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if got != c.want {
+			t.Errorf("%s%x: action %#x, want %#x", c.name, c.args[:2], got, c.want)
+		}
+	}
+}
+
+func TestDefaultFilterNative(t *testing.T) {
+	f, err := buildFilter(policy.Seccomp{Mode: policy.SeccompDefault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit := auditArches[runtime.GOARCH]
+	check(t, f.prog, f.arch, audit, defaultCalls())
+	if runtime.GOARCH == "amd64" {
+		// int $0x80: the i386 ABI; x32: the x86_64 arch with bit 30 set.
+		got, _ := runBPF(f.prog, &seccompData{NR: 20, Arch: unix.AUDIT_ARCH_I386}) // getpid
+		if got != killProc {
+			t.Errorf("i386 getpid: %#x, want kill", got)
+		}
+		got, _ = runBPF(f.prog, &seccompData{NR: 39 | 0x40000000, Arch: unix.AUDIT_ARCH_X86_64})
+		if got != killProc {
+			t.Errorf("x32 getpid: %#x, want kill", got)
+		}
+		got, _ = runBPF(f.prog, &seccompData{NR: 16 | 0x40000000, Arch: unix.AUDIT_ARCH_X86_64, Args: [6]uint64{0, unix.TIOCSTI}})
+		if got != killProc {
+			t.Errorf("x32 ioctl TIOCSTI: %#x, want kill", got)
+		}
+	}
+}
+
+// The arm64 filter, built here whatever the machine: AArch32 calls are
+// killed, and the same decisions hold.
+func TestDefaultFilterARM64(t *testing.T) {
+	sp, err := defaultProfile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := compile(sp, libseccomp.ArchARM64, unix.AUDIT_ARCH_AARCH64, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, prog, libseccomp.ArchARM64, unix.AUDIT_ARCH_AARCH64, defaultCalls())
+	got, _ := runBPF(prog, &seccompData{NR: 20, Arch: unix.AUDIT_ARCH_ARM}) // getpid on AArch32
+	if got != killProc {
+		t.Errorf("AArch32 getpid: %#x, want kill", got)
+	}
+}
+
+func TestNotifyFilter(t *testing.T) {
+	f, err := buildFilter(policy.Seccomp{Mode: policy.SeccompDefault, LogDenied: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit := auditArches[runtime.GOARCH]
+	var calls []call
+	for _, c := range defaultCalls() {
+		if c.want != allow {
+			c.want = notified
+		}
+		calls = append(calls, c)
+	}
+	check(t, f.prog, f.arch, audit, calls)
+	check(t, f.real, f.arch, audit, defaultCalls())
+}
+
+func TestProfileFilter(t *testing.T) {
+	s := policy.Seccomp{Mode: policy.SeccompProfile, Path: "p.json",
+		JSON: `{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getcwd"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}`}
+	f, err := buildFilter(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audit := auditArches[runtime.GOARCH]
+	check(t, f.prog, f.arch, audit, []call{
+		{name: "getcwd", want: errnoRet(unix.EACCES)},
+		{name: "keyctl", want: allow},
+		{name: "ioctl", args: [6]uint64{0, unix.TIOCSTI | 1<<32}, want: errnoRet(unix.EPERM)},
+	})
+	for _, bad := range []string{`{`, `{"defaultAction":"SCMP_ACT_NOPE"}`, `{}`,
+		`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"SCMP_CMP_BOGUS"}]}]}`} {
+		s.JSON = bad
+		if _, err := buildFilter(s); err == nil {
+			t.Errorf("profile %s: no error", bad)
+		}
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the built-in filters (filters/*.bpf)")
+
+// The built-in filters must decide every call as a fresh compile of
+// the default profile does: each call number of the architecture (and
+// some beyond), with every constant either program compares against
+// (and its neighbours) in each argument.
+func TestBuiltinFilters(t *testing.T) {
+	sp, err := defaultProfile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		goarch string
+		arch   libseccomp.ScmpArch
+		audit  uint32
+	}{{"amd64", libseccomp.ArchAMD64, unix.AUDIT_ARCH_X86_64}, {"arm64", libseccomp.ArchARM64, unix.AUDIT_ARCH_AARCH64}} {
+		for _, notify := range []bool{false, true} {
+			name := "filters/default-" + tc.goarch + ".bpf"
+			if notify {
+				name = "filters/default-notify-" + tc.goarch + ".bpf"
+			}
+			fresh, err := compile(sp, tc.arch, tc.audit, notify)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if *update {
+				if err := os.WriteFile(name, encodeBPF(fresh), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				continue // embedded at the next build
+			}
+			built, err := readBuiltin(name)
+			if err != nil {
+				t.Fatalf("%s: %v (go test ./sandbox -run TestBuiltinFilters -update)", name, err)
+			}
+			if diff := sameDecisions(fresh, built, tc.audit); diff != "" {
+				t.Errorf("%s decides otherwise than a fresh compile (go test ./sandbox -run TestBuiltinFilters -update): %s", name, diff)
+			}
+		}
+	}
+}
+
+func sameDecisions(a, b []insn, audit uint32) string {
+	vals := map[uint64]bool{0: true, 0xffffffff: true, 1 << 32: true, 1 << 63: true}
+	for _, p := range [][]insn{a, b} {
+		for _, in := range p {
+			if in.Code&0x07 == bpfJMP || in.Code&0x07 == bpfLD {
+				k := uint64(in.K)
+				vals[k], vals[k+1], vals[k-1], vals[k|1<<32], vals[k<<32] = true, true, true, true, true
+			}
+		}
+	}
+	for _, arch := range []uint32{audit, unix.AUDIT_ARCH_I386, unix.AUDIT_ARCH_ARM} {
+		for nr := int32(0); nr < 600; nr++ {
+			for _, n := range []int32{nr, nr | 0x40000000} {
+				for pos := 0; pos < 6; pos++ {
+					for v := range vals {
+						d := &seccompData{NR: n, Arch: arch}
+						d.Args[pos] = v
+						x, errA := runBPF(a, d)
+						y, errB := runBPF(b, d)
+						if x != y || (errA == nil) != (errB == nil) {
+							return fmt.Sprintf("arch %#x nr %d arg%d=%#x: %#x vs %#x", arch, n, pos, v, x, y)
+						}
+						if pos > 0 && v == 0 {
+							break
+						}
+					}
+				}
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,165 @@
+// sbx_spawn: fork and exec the payload (see spawn_linux.h).
+//
+// The child of a multi-threaded Go process may only make system calls
+// until it execs: no allocation, no locks, no Go. Everything here is a
+// thin libc wrapper of one system call. Signals are blocked around the
+// fork, so no Go signal handler ever runs in the child.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/seccomp.h>
+
+#include "spawn_linux.h"
+
+static void die(const struct sbx_spawn *s, int stage) {
+	int msg[2] = {stage, errno};
+	ssize_t n = write(s->err_fd, msg, sizeof msg);
+	(void)n;
+	_exit(127);
+}
+
+// kernel_sigaction is the kernel's struct sigaction: glibc's wrapper
+// refuses the two signals it reserves, which the Go runtime handles.
+struct kernel_sigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+
+// reset_signals gives every handled signal its default action (execve
+// would, but a signal could come between the unblocking and the exec,
+// and the Go handler must not run here); ignored ones stay ignored.
+static void reset_signals(void) {
+	for (int sig = 1; sig < 65; sig++) {
+		struct kernel_sigaction old, dfl = {0};
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (syscall(SYS_rt_sigaction, sig, NULL, &old, 8) != 0)
+			continue;
+		if (old.handler == SIG_IGN || old.handler == SIG_DFL)
+			continue;
+		dfl.handler = SIG_DFL;
+		syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
+	}
+}
+
+static int send_fd(int sock, int fd) {
+	char byte = 0;
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	memset(&u, 0, sizeof u);
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+// lift moves fd to n or above (close-on-exec), out of the way of the
+// descriptors 0..n-1 being laid out.
+static int lift(const struct sbx_spawn *s, int fd, int n) {
+	if (fd < 0 || fd >= n)
+		return fd;
+	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, n);
+	if (nfd < 0)
+		die(s, SBX_STAGE_FDS);
+	return nfd;
+}
+
+static void child(const struct sbx_spawn *s, const sigset_t *mask) {
+	int n = s->nfds;
+	struct sbx_spawn c = *s; // a copy: with vfork the parent's memory is shared
+	if (c.sync_fd >= 0) {
+		char go = 0;
+		ssize_t r;
+		do
+			r = read(c.sync_fd, &go, 1);
+		while (r < 0 && errno == EINTR);
+		if (r != 1) { // the parent could not write the maps
+			errno = ECANCELED;
+			die(&c, SBX_STAGE_SYNC);
+		}
+	}
+	if (c.setsid && setsid() < 0)
+		die(&c, SBX_STAGE_SETSID);
+
+	// Lay out descriptors 0..n-1 as Go's forkExec does: first lift every
+	// source that a lower slot's dup would overwrite, then dup in order.
+	c.err_fd = lift(&c, c.err_fd, n);
+	c.sync_fd = lift(&c, c.sync_fd, n);
+	c.listener_sock = lift(&c, c.listener_sock, n);
+	int fdv[n > 0 ? n : 1];
+	for (int i = 0; i < n; i++) {
+		fdv[i] = s->fds[i];
+		if (fdv[i] >= 0 && fdv[i] < i)
+			fdv[i] = lift(&c, fdv[i], n);
+	}
+	for (int i = 0; i < n; i++) {
+		if (fdv[i] < 0) {
+			close(i);
+		} else if (fdv[i] == i) {
+			if (fcntl(i, F_SETFD, 0) < 0)
+				die(&c, SBX_STAGE_FDS);
+		} else if (dup3(fdv[i], i, 0) < 0) {
+			die(&c, SBX_STAGE_FDS);
+		}
+	}
+	if (c.ctty >= 0 && ioctl(c.ctty, TIOCSCTTY, 0) < 0)
+		die(&c, SBX_STAGE_CTTY);
+
+	reset_signals();
+	sigprocmask(SIG_SETMASK, mask, NULL);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		die(&c, SBX_STAGE_NNP);
+	// The filter goes on last: from here on, only sendmsg, close,
+	// execve and, on failure, write and exit_group are made.
+	if (c.filter_len > 0) {
+		struct sock_fprog prog = {.len = c.filter_len, .filter = (struct sock_filter *)c.filter};
+		long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, c.filter_flags, &prog);
+		if (fd < 0)
+			die(&c, SBX_STAGE_SECCOMP);
+		if (c.filter_flags & SECCOMP_FILTER_FLAG_NEW_LISTENER) {
+			if (send_fd(c.listener_sock, (int)fd) < 0)
+				die(&c, SBX_STAGE_LISTENER);
+			close((int)fd);
+		}
+	}
+	execve(c.path, c.argv, c.envp);
+	die(&c, SBX_STAGE_EXEC);
+}
+
+long sbx_spawn(const struct sbx_spawn *s) {
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	long pid;
+	if (s->clone_flags) {
+		// The parent must run on to write the maps: a plain fork, with
+		// the new user namespace (raw clone: no atfork handlers).
+		pid = syscall(SYS_clone, s->clone_flags | SIGCHLD, 0, 0, 0, 0);
+	} else {
+		// The parent waits until the child has exec'd: no copy of its
+		// page tables (Go's forkExec uses CLONE_VFORK|CLONE_VM too).
+		pid = vfork();
+	}
+	if (pid == 0)
+		child(s, &old); // does not return
+	int err = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return pid < 0 ? -err : pid;
+}

@@ -1,0 +1,48 @@
+// The payload's fork and exec, in C because the last steps before
+// execve must run in the child: seccomp (after a --root payload's
+// CLONE_NEWUSER, which the filter refuses) and the hand-over of its
+// notification descriptor. Go's syscall.StartProcess has no such hook.
+#ifndef SBX_SPAWN_H
+#define SBX_SPAWN_H
+
+#include <linux/filter.h>
+
+// Where the child failed; sent with errno on the error pipe.
+enum {
+	SBX_STAGE_SYNC = 1,
+	SBX_STAGE_SETSID,
+	SBX_STAGE_FDS,
+	SBX_STAGE_CTTY,
+	SBX_STAGE_NNP,
+	SBX_STAGE_SECCOMP,
+	SBX_STAGE_LISTENER,
+	SBX_STAGE_EXEC,
+};
+
+struct sbx_spawn {
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+	// The child's descriptor i becomes fds[i]; -1 closes it.
+	const int *fds;
+	int nfds;
+	int setsid;
+	int ctty; // a descriptor of the child to make the controlling terminal, or -1
+	// CLONE_NEWUSER (or 0). With it the child waits for a byte on
+	// sync_fd: the parent writes its id maps first.
+	unsigned long clone_flags;
+	int sync_fd;
+	// error pipe's write end (close-on-exec): {stage, errno} on failure.
+	int err_fd;
+	// The seccomp program (none when len is 0), its flags, and where the
+	// listener goes when the flags ask for one.
+	const struct sock_filter *filter;
+	unsigned short filter_len;
+	unsigned int filter_flags;
+	int listener_sock;
+};
+
+// sbx_spawn forks and execs; it returns the child's pid or -errno.
+long sbx_spawn(const struct sbx_spawn *s);
+
+#endif

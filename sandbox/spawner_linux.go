@@ -1,0 +1,211 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"unsafe"
+
+	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+
+	"sbx/policy"
+)
+
+// spawner owns the thread every process of the sandbox is forked from.
+// Capabilities, no_new_privs and the Landlock domain are per thread and
+// inherited by fork: that thread alone is trimmed for the payload, and
+// every process started from it shares one Landlock domain.
+type spawner struct{ jobs chan func() }
+
+func newSpawner(p *policy.Plan, lastCap int, landlockFD int) (*spawner, error) {
+	s := &spawner{jobs: make(chan func())}
+	ready := make(chan error)
+	go func() {
+		// Never unlocked: the thread ends with this goroutine, and Go
+		// starts no thread from a locked one (it asks a clean one).
+		runtime.LockOSThread()
+		err := s.prepare(p, lastCap, landlockFD)
+		ready <- err
+		if err != nil {
+			return
+		}
+		for job := range s.jobs {
+			job()
+		}
+	}()
+	return s, <-ready
+}
+
+func (s *spawner) prepare(p *policy.Plan, lastCap int, landlockFD int) error {
+	if p.Security.DropCaps {
+		if err := dropThreadCapabilities(lastCap); err != nil {
+			return opErr("drop capabilities")(err)
+		}
+	}
+	if p.Security.NoNewPrivs {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return opErr("set no_new_privs")(err)
+		}
+	}
+	if landlockFD >= 0 {
+		err := landlockRestrict(landlockFD)
+		unix.Close(landlockFD)
+		if err != nil {
+			return opErr("enforce the Landlock rules")(err)
+		}
+	}
+	return nil
+}
+
+// run runs job on the spawner's thread and waits for it.
+func (s *spawner) run(job func()) {
+	done := make(chan struct{})
+	s.jobs <- func() { job(); close(done) }
+	<-done
+}
+
+// checkDescriptors refuses what would lead the payload out of its view
+// (the class of runc's CVE-2024-21626): a descriptor it inherits that is
+// a directory (every one comes from the caller's mount namespace, and
+// openat(fd, "..") walks the host's tree from there), and a working
+// directory not under the sandbox's root.
+func checkDescriptors(files []int) error {
+	for child, fd := range files {
+		if fd < 0 {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return opErr("check descriptor %d", child)(err)
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			return opErr("check descriptor %d", child)(fmt.Errorf("a directory of the host: it would lead out of the sandbox's view (openat(fd, \"..\")); pass its files instead, or bind the directory with --ro or --rw"))
+		}
+	}
+	inside, err := cwdInside()
+	if err != nil {
+		return opErr("check the working directory")(err)
+	}
+	if !inside {
+		return opErr("check the working directory")(fmt.Errorf("it is not under the sandbox's root"))
+	}
+	return nil
+}
+
+// cwdInside walks up from the working directory: it is inside when the
+// walk reaches this process's root, outside when it tops out elsewhere.
+func cwdInside() (bool, error) {
+	var root unix.Stat_t
+	if err := unix.Stat("/", &root); err != nil {
+		return false, err
+	}
+	fd, err := unix.Open(".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, err
+	}
+	defer func() { unix.Close(fd) }()
+	for range 4096 {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return false, err
+		}
+		if st.Dev == root.Dev && st.Ino == root.Ino {
+			return true, nil
+		}
+		up, err := unix.Openat(fd, "..", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return false, err
+		}
+		var ust unix.Stat_t
+		if err := unix.Fstat(up, &ust); err != nil {
+			unix.Close(up)
+			return false, err
+		}
+		unix.Close(fd)
+		fd = up
+		if ust.Dev == st.Dev && ust.Ino == st.Ino {
+			return false, nil // the top of a tree that is not ours
+		}
+	}
+	return false, fmt.Errorf("more than 4096 levels")
+}
+
+// seccompNotif and seccompNotifResp are the kernel's struct
+// seccomp_notif and seccomp_notif_resp (seccomp_unotify(2)).
+type seccompNotif struct {
+	ID    uint64
+	PID   uint32
+	Flags uint32
+	Data  seccompData
+}
+
+type seccompNotifResp struct {
+	ID    uint64
+	Val   int64
+	Error int32
+	Flags uint32
+}
+
+// maxDeniedLines caps the lines --log-denied prints for one call: a
+// program that retries in a loop must not flood the terminal.
+const maxDeniedLines = 5
+
+// serveDenied answers the filter's notifications (--log-denied): each
+// refused call gets the error the filter's real program gives it, and
+// the launcher a line naming it.
+func serveDenied(listener *os.File, f *filter, ctl *conn) {
+	defer listener.Close()
+	fd := listener.Fd()
+	seen := map[int32]int{}
+	for {
+		var req seccompNotif
+		_, _, e := unix.Syscall(unix.SYS_IOCTL, fd, unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&req)))
+		if e == unix.EINTR || e == unix.ENOENT {
+			continue // interrupted, or the caller died meanwhile
+		}
+		if e != 0 {
+			return // no process is left that can be notified
+		}
+		errno := unix.EPERM
+		if act, err := runBPF(f.real, &req.Data); err == nil && act&unix.SECCOMP_RET_ACTION_FULL == unix.SECCOMP_RET_ERRNO {
+			errno = unix.Errno(act & unix.SECCOMP_RET_DATA)
+		}
+		resp := seccompNotifResp{ID: req.ID, Error: -int32(errno)}
+		unix.Syscall(unix.SYS_IOCTL, fd, unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(&resp)))
+
+		seen[req.Data.NR]++
+		name := f.syscallName(req.Data.NR)
+		switch n := seen[req.Data.NR]; {
+		case n <= maxDeniedLines:
+			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", req.PID))
+			ctl.send(message{Type: msgDenied, Text: fmt.Sprintf("%s by %s (pid %d): %s",
+				name, strings.TrimSpace(string(comm)), req.PID, unix.ErrnoName(errno))})
+		case n == maxDeniedLines+1:
+			ctl.send(message{Type: msgDenied, Text: fmt.Sprintf("%s: further refusals not shown", name)})
+		}
+	}
+}
+
+// decode is the filter init loads; nil when none came.
+func (w *wireFilter) decode() (*filter, error) {
+	if w == nil {
+		return nil, nil
+	}
+	prog, err := decodeBPF(w.Prog)
+	if err != nil {
+		return nil, err
+	}
+	real, err := decodeBPF(w.Real)
+	if err != nil {
+		return nil, err
+	}
+	f := &filter{prog: prog, real: real, notify: w.Notify}
+	if w.Notify {
+		if f.arch, err = libseccomp.GetNativeArch(); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
