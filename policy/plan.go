@@ -33,7 +33,11 @@ type Plan struct {
 	// PTY is set when the payload gets a pseudo-terminal of its own that
 	// the launcher relays to the caller's terminal (stdin a terminal, no
 	// --no-pty); nil means the payload gets descriptors 0, 1, 2 as they are.
-	PTY      *PTY     `json:"pty,omitempty"`
+	PTY *PTY `json:"pty,omitempty"`
+	// StateDir is where the running sandbox is recorded for sbx ps, stop
+	// and exec ($XDG_RUNTIME_DIR/sbx/run); "" when there is no runtime
+	// directory (the sandbox runs, untracked).
+	StateDir string   `json:"state_dir,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
 	// Profiles are the sources of the profile chain, in order; Origins
 	// says where each value not owed to a built-in default came from.

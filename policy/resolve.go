@@ -123,6 +123,7 @@ func resolve(f Flags, h Host) (*Plan, error) {
 	if err := hardening(f, h, p); err != nil {
 		return nil, err
 	}
+	p.StateDir = StateDir(h.RuntimeDir)
 	if h.Terminal.Stdin && !f.NoPTY {
 		p.PTY = &PTY{Stdout: h.Terminal.Stdout, Stderr: h.Terminal.Stderr}
 	}
@@ -380,8 +381,36 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 		// resolved beneath as for any other destination.
 		ms = append(ms, m)
 	}
+	ms = append(ms, stateHides(ms, h, dests)...)
 	ms = append(ms, Mount{Op: OpRootRO, Dest: "/", Origin: "default: read-only root"})
 	return ms, nil
+}
+
+// stateHides masks sbx's own state ($XDG_RUNTIME_DIR/sbx) wherever a
+// bind shows it: it holds the sockets of sbx exec, through which one
+// sandbox could run commands in another.
+func stateHides(ms []Mount, h Host, dests map[string]string) []Mount {
+	if StateDir(h.RuntimeDir) == "" {
+		return nil
+	}
+	state := path.Join(h.RuntimeDir, "sbx")
+	var out []Mount
+	for _, m := range ms {
+		if m.Op != OpBind || !under(state, m.Source) {
+			continue
+		}
+		d := path.Join(m.Dest, strings.TrimPrefix(state, m.Source))
+		if _, ok := dests[d]; ok {
+			continue
+		}
+		dests[d] = "sbx's state"
+		hide := Mount{Op: OpHide, Dest: d, Optional: true, Origin: "default: sbx's state (sbx exec's sockets)"}
+		if !m.ReadOnly {
+			hide.DestBeneath = m.Dest
+		}
+		out = append(out, hide)
+	}
+	return out
 }
 
 // limits fills the plan's limits and, when they or --cgroup ask for

@@ -112,7 +112,7 @@ func initMain(fd int) int {
 	sigc := make(chan os.Signal, 16)
 	signal.Notify(sigc, caught()...)
 	signal.Notify(make(chan os.Signal, 1), guarded()...)
-	m, err := ctl.recv()
+	m, execFD, err := ctl.recvFD()
 	if err != nil || m.Type != msgMapped {
 		return 125
 	}
@@ -155,6 +155,7 @@ func initMain(fd int) int {
 	if err != nil {
 		return fail("", err)
 	}
+	var r reaper
 	pid, listener, err := startPayload(&p, sp, tty, flt)
 	if tty != nil {
 		tty.Close() // the payload's now, and the launcher has the master
@@ -172,6 +173,11 @@ func initMain(fd int) int {
 	}
 	debug.SetGCPercent(100)
 	ctl.send(message{Type: msgStarted})
+	if execFD >= 0 {
+		uid, _ := p.Identity.UIDMap.ToInside(p.Identity.HostUID)
+		srv := &execServer{plan: &p, spawner: sp, filter: flt, reaper: &r, ctl: ctl, peerUID: uid}
+		go srv.serve(os.NewFile(uintptr(execFD), "sbx-exec-listener"))
+	}
 	go func() {
 		send := func(sig unix.Signal) {
 			if !toGroup(sig) || unix.Kill(-pid, sig) != nil {
@@ -186,7 +192,7 @@ func initMain(fd int) int {
 			}
 		}
 	}()
-	ws := reap(pid)
+	ws := r.wait(pid)
 	out := message{Type: msgExited}
 	switch {
 	case ws.Exited():
@@ -197,21 +203,6 @@ func initMain(fd int) int {
 	}
 	ctl.send(out)
 	return 0
-}
-
-// reap waits for children until pid has exited and returns its status.
-// Orphans re-parented to pid1 are reaped on the way.
-func reap(pid int) unix.WaitStatus {
-	for {
-		var ws unix.WaitStatus
-		got, err := unix.Wait4(-1, &ws, 0, nil)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
-		if err != nil || got == pid {
-			return ws
-		}
-	}
 }
 
 // setup does, in pid1, everything the plan asks of the namespaces.

@@ -102,8 +102,11 @@ func ProbeHost(f policy.Flags, c Caller) (policy.Host, error) {
 			mi.Close()
 			h.Cgroup2, h.Cgroup2All, h.CgroupV1 = m.V2, m.AllV2, m.V1
 		}
-		h.RuntimeDir, h.BusAddress = os.Getenv("XDG_RUNTIME_DIR"), os.Getenv("DBUS_SESSION_BUS_ADDRESS")
+		h.BusAddress = os.Getenv("DBUS_SESSION_BUS_ADDRESS")
 	}
+	// Where sbx keeps the state of running sandboxes (sbx ps), and the
+	// user manager listens.
+	h.RuntimeDir = os.Getenv("XDG_RUNTIME_DIR")
 	for _, fd := range f.PreserveFDs {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
 			h.OpenFDs[fd] = true

@@ -13,7 +13,8 @@ import (
 // Messages of the launcher ⇄ pid1 and pid1 ⇄ exec protocols, one JSON
 // object per SOCK_SEQPACKET packet, named for their sender and event.
 //
-//	launcher → init   msgMapped     the id maps are written: go on (with the seccomp filter)
+//	launcher → init   msgMapped     the id maps are written: go on (with the seccomp
+//	                                filter, and sbx exec's socket as SCM_RIGHTS)
 //	init → launcher   msgPTY        a new pseudo-terminal's master (SCM_RIGHTS; pty_linux.go)
 //	launcher → init   msgPTYReady   its settings and size are the caller's: start
 //	init → launcher   msgStarted    the payload runs: signals can go to it
@@ -41,6 +42,11 @@ type message struct {
 	Signal   int         `json:"signal,omitempty"`
 	Core     bool        `json:"core,omitempty"`
 	Filter   *wireFilter `json:"filter,omitempty"`
+	// sbx exec's request (exec_linux.go), and the pid it got.
+	Argv []string `json:"argv,omitempty"`
+	Env  []string `json:"env,omitempty"`
+	Cwd  string   `json:"cwd,omitempty"`
+	PID  int      `json:"pid,omitempty"`
 }
 
 // wireFilter is a compiled seccomp filter on its way to init: programs

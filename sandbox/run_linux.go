@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -63,6 +64,20 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	flt, err := buildFilter(p.Security.Seccomp)
 	if err != nil {
 		return nil, fmt.Errorf("launcher: seccomp: %w", err)
+	}
+	// The record for sbx ps, stop and exec: a convenience, so a failure
+	// is a warning, never a reason not to run.
+	var rec *record
+	if p.StateDir != "" && ownDir(filepath.Dir(filepath.Dir(p.StateDir))) {
+		if rec, err = newRecord(p.StateDir); err != nil {
+			warn("this sandbox is not recorded for sbx ps, stop and exec: " + err.Error())
+			rec = nil
+		} else {
+			defer rec.remove()
+			// Records of sandboxes whose sbx was SIGKILLed go now,
+			// off the start path.
+			go States(p.StateDir)
+		}
 	}
 	if err := closeInherited(p.KeepFDs); err != nil {
 		return nil, fmt.Errorf("launcher: close inherited descriptors: %w", err)
@@ -190,7 +205,14 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	if flt != nil {
 		mapped.Filter = &wireFilter{Prog: encodeBPF(flt.prog), Real: encodeBPF(flt.real), Notify: flt.notify}
 	}
-	if err := ours.send(mapped); err != nil {
+	if rec != nil {
+		err = ours.sendFD(mapped, int(rec.listener.Fd()))
+		rec.listener.Close() // init's now
+		rec.listener = nil
+	} else {
+		err = ours.send(mapped)
+	}
+	if err != nil {
 		return abort(fmt.Errorf("launcher: %w", err))
 	}
 
@@ -250,6 +272,15 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 				}
 			case msgStarted:
 				running = true
+				if rec != nil {
+					leaf := ""
+					if cg != nil {
+						leaf = cg.tree.Sandbox
+					}
+					if err := rec.publish(policy.NewState(p, rec.id, os.Getpid(), start, leaf)); err != nil {
+						warn("this sandbox is not recorded for sbx ps, stop and exec: " + err.Error())
+					}
+				}
 				for _, s := range pending {
 					unix.Kill(pid, s)
 				}

@@ -97,6 +97,8 @@ static void child(const struct sbx_spawn *s, const sigset_t *mask) {
 	}
 	if (c.setsid && setsid() < 0)
 		die(&c, SBX_STAGE_SETSID);
+	if (c.cwd && chdir(c.cwd) < 0)
+		die(&c, SBX_STAGE_CHDIR);
 
 	// Lay out descriptors 0..n-1 as Go's forkExec does: first lift every
 	// source that a lower slot's dup would overwrite, then dup in order.

@@ -22,6 +22,7 @@ import (
 // sbx exec adds): what the child lays out before it execs.
 type spawnAttr struct {
 	argv, env []string
+	cwd       string // "": the spawner's (init's)
 	// files[i] becomes the child's descriptor i; -1 leaves it closed.
 	files  []int
 	setsid bool
@@ -44,6 +45,7 @@ var spawnStages = map[int]string{
 	C.SBX_STAGE_SECCOMP:  "load the seccomp filter",
 	C.SBX_STAGE_LISTENER: "hand over the seccomp listener",
 	C.SBX_STAGE_EXEC:     "exec",
+	C.SBX_STAGE_CHDIR:    "chdir",
 }
 
 // spawnError is the child's failure before or at its exec.
@@ -90,6 +92,11 @@ func spawn(file string, a *spawnAttr) (pid int, listener *os.File, err error) {
 	cs := (*C.struct_sbx_spawn)(C.calloc(1, C.sizeof_struct_sbx_spawn))
 	defer C.free(unsafe.Pointer(cs))
 	cs.path, cs.argv, cs.envp = cfile, argv, envp
+	if a.cwd != "" {
+		ccwd := C.CString(a.cwd)
+		defer C.free(unsafe.Pointer(ccwd))
+		cs.cwd = ccwd
+	}
 	cs.err_fd, cs.sync_fd, cs.listener_sock, cs.ctty = C.int(errW), -1, -1, C.int(a.ctty)
 	if a.setsid {
 		cs.setsid = 1

@@ -17,10 +17,12 @@ enum {
 	SBX_STAGE_SECCOMP,
 	SBX_STAGE_LISTENER,
 	SBX_STAGE_EXEC,
+	SBX_STAGE_CHDIR,
 };
 
 struct sbx_spawn {
 	const char *path;
+	const char *cwd; // NULL: the parent's
 	char *const *argv;
 	char *const *envp;
 	// The child's descriptor i becomes fds[i]; -1 closes it.

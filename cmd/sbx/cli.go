@@ -38,6 +38,10 @@ Usage:
                                           commands that run sandboxed by name (wrap.toml)
   sbx shell-init bash|zsh|fish            shell functions for them: eval "$(sbx shell-init bash)"
   sbx completion bash|zsh|fish            print a completion script: source <(sbx completion bash)
+  sbx ps [--json]                         your running sandboxes
+  sbx stop [--time SECONDS] ID...         end one: SIGTERM, then SIGKILL
+  sbx exec [--env K=V] [--chdir DIR] ID [--] COMMAND [ARG...]
+                                          run a command inside a running sandbox
   sbx version
   sbx help [run]
 
@@ -75,6 +79,12 @@ func sbx(args []string) int {
 		return wrapCmd(args[1:])
 	case "shell-init":
 		return shellInit(args[1:])
+	case "ps":
+		return ps(args[1:])
+	case "stop":
+		return stop(args[1:])
+	case "exec":
+		return execCmd(args[1:])
 	case "version", "--version":
 		fmt.Println(versionString())
 		return 0

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"sbx/policy"
+	"sbx/sandbox"
+)
+
+// stateDir is where this session's sandboxes are recorded.
+func stateDir() string { return policy.StateDir(os.Getenv("XDG_RUNTIME_DIR")) }
+
+func newFlagSet(name string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetInterspersed(false)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parse parses args; help prints usage and ends the verb with 0.
+func parse(fs *pflag.FlagSet, args []string, usage string) (done bool, code int) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fmt.Print(usage)
+			return true, 0
+		}
+		return true, fail(fmt.Errorf("%s: %w", fs.Name(), err))
+	}
+	return false, 0
+}
+
+const psUsage = `Usage: sbx ps [--json]
+
+Lists your running sandboxes (of this login session's $XDG_RUNTIME_DIR):
+id, sbx run's pid, age, profiles, limits, what their cgroup says they
+use now, and the command.
+`
+
+func ps(args []string) int {
+	fs := newFlagSet("ps")
+	asJSON := fs.Bool("json", false, "one JSON array")
+	if done, code := parse(fs, args, psUsage); done {
+		return code
+	}
+	if fs.NArg() != 0 {
+		return fail(fmt.Errorf("ps: unexpected argument %q", fs.Arg(0)))
+	}
+	states, err := sandbox.States(stateDir())
+	if err != nil {
+		return fail(fmt.Errorf("ps: %w", err))
+	}
+	rows := make([]policy.Running, 0, len(states))
+	for _, st := range states {
+		rows = append(rows, policy.Running{State: st, Usage: sandbox.Usage(st)})
+	}
+	if *asJSON {
+		b, err := json.MarshalIndent(rows, "", "  ")
+		if err != nil {
+			return fail(err)
+		}
+		os.Stdout.Write(append(b, '\n'))
+		return 0
+	}
+	if err := policy.WritePS(os.Stdout, rows, time.Now()); err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+const stopUsage = `Usage: sbx stop [--time SECONDS] ID...
+
+Ends running sandboxes: SIGTERM to the payload, and SIGKILL to all of
+the sandbox if it is still there after --time seconds (default 10).
+ID may be any unique prefix of an id sbx ps shows.
+`
+
+func stop(args []string) int {
+	fs := newFlagSet("stop")
+	grace := fs.Uint("time", 10, "seconds to wait after SIGTERM before SIGKILL")
+	if done, code := parse(fs, args, stopUsage); done {
+		return code
+	}
+	if fs.NArg() == 0 {
+		return fail(errors.New("stop: no sandbox id given (sbx ps lists them)"))
+	}
+	dir := stateDir()
+	states, err := sandbox.States(dir)
+	if err != nil {
+		return fail(fmt.Errorf("stop: %w", err))
+	}
+	code := 0
+	for _, id := range fs.Args() {
+		st, err := policy.FindState(states, id)
+		if err == nil {
+			err = sandbox.Stop(dir, st, time.Duration(*grace)*time.Second)
+		}
+		if err != nil {
+			code = fail(fmt.Errorf("stop: %w", err))
+		}
+	}
+	return code
+}
+
+const execUsage = `Usage: sbx exec [--env K=V]... [--chdir DIR] ID [--] COMMAND [ARG...]
+
+Runs COMMAND inside the running sandbox ID: its namespaces, its view,
+its limits, its seccomp filter and Landlock rules, as its payload's
+user, with the payload's environment (plus --env). COMMAND gets this
+terminal's descriptors as they are, in a session of its own. The exit
+status is COMMAND's, as for sbx run; the sandbox ending first is 137.
+`
+
+func execCmd(args []string) int {
+	fs := newFlagSet("exec")
+	var env []string
+	var chdir string
+	fs.Var(&listValue{dst: &env, check: policy.ParseEnv}, "env", "set `K=V` (repeatable)")
+	fs.StringVar(&chdir, "chdir", "", "working directory `DIR` inside (default: the payload's)")
+	if done, code := parse(fs, args, execUsage); done {
+		return code
+	}
+	rest := fs.Args()
+	if len(rest) < 2 || rest[1] == "--" && len(rest) < 3 {
+		return fail(errors.New("exec: want an ID and a COMMAND (sbx exec ID -- COMMAND)"))
+	}
+	id, argv := rest[0], rest[1:]
+	if argv[0] == "--" {
+		argv = argv[1:]
+	}
+	if chdir != "" && chdir[0] != '/' {
+		return fail(fmt.Errorf("exec: --chdir %q: not an absolute path", chdir))
+	}
+	dir := stateDir()
+	states, err := sandbox.States(dir)
+	if err != nil {
+		return fail(fmt.Errorf("exec: %w", err))
+	}
+	st, err := policy.FindState(states, id)
+	if err != nil {
+		return fail(fmt.Errorf("exec: %w", err))
+	}
+	out, err := sandbox.Exec(dir, st, argv, env, chdir)
+	var ee *sandbox.ExecError
+	switch {
+	case errors.As(err, &ee):
+		fmt.Fprintf(os.Stderr, "sbx: exec: %s\n", oneLine(ee.Err))
+		return ee.Code
+	case err != nil:
+		return fail(fmt.Errorf("exec: %w", err))
+	}
+	return out.ExitCode
+}

@@ -1,0 +1,254 @@
+package sandbox
+
+// sbx exec: a command added to a running sandbox. The sandbox's PID 1
+// listens on the record's exec.sock (made by the launcher, passed with
+// msgMapped) and starts each command as it started the payload: from the
+// spawner's thread (the same capability sets, no_new_privs and Landlock
+// domain), under the same seccomp filter, in every namespace of the
+// sandbox and its cgroup. With --root, in a nested user namespace of
+// its own with the payload's maps.
+//
+//	client → init   msgExec         argv, env, cwd; its stdin, stdout and
+//	                                stderr as SCM_RIGHTS
+//	init → client   msgExecStarted  the command runs (its pid inside)
+//	init → client   msgExecFailed   it could not be executed (126, 127)
+//	init → client   msgError        it could not be started (125)
+//	client → init   msgSignal       pass this signal on
+//	init → client   msgExited       it ended (code or signal)
+//
+// A client that goes away takes its command with it (SIGKILL), as the
+// sandbox dies with sbx run. When the payload ends, the sandbox ends,
+// and with it what sbx exec started.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"sbx/policy"
+)
+
+const (
+	msgExec        = "exec"
+	msgExecStarted = "exec-started"
+	msgSignal      = "signal"
+)
+
+// reaper is PID 1's wait loop, shared with sbx exec: the statuses of the
+// commands it started go to whoever waits for them.
+type reaper struct {
+	mu      sync.Mutex
+	waiting map[int]chan unix.WaitStatus
+}
+
+// wait waits for children until pid has exited and returns its status;
+// orphans are reaped on the way, and the commands of sbx exec handed to
+// their waiters.
+func (r *reaper) wait(pid int) unix.WaitStatus {
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil || got == pid {
+			return ws
+		}
+		r.mu.Lock()
+		if c, ok := r.waiting[got]; ok {
+			delete(r.waiting, got)
+			c <- ws
+		}
+		r.mu.Unlock()
+	}
+}
+
+// start starts a command and registers its waiter before the wait loop
+// can reap it.
+func (r *reaper) start(run func() (int, error)) (int, <-chan unix.WaitStatus, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pid, err := run()
+	if err != nil {
+		return 0, nil, err
+	}
+	c := make(chan unix.WaitStatus, 1)
+	if r.waiting == nil {
+		r.waiting = map[int]chan unix.WaitStatus{}
+	}
+	r.waiting[pid] = c
+	return pid, c, nil
+}
+
+// execServer is PID 1's side of sbx exec.
+type execServer struct {
+	plan    *policy.Plan
+	spawner *spawner
+	filter  *filter
+	reaper  *reaper
+	ctl     *conn // to the launcher, for --log-denied's lines
+	peerUID uint32
+}
+
+func (s *execServer) serve(l *os.File) {
+	defer l.Close()
+	for {
+		fd, _, err := unix.Accept4(int(l.Fd()), unix.SOCK_CLOEXEC)
+		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.ECONNABORTED) {
+			continue
+		}
+		if err != nil {
+			return
+		}
+		go s.handle(&conn{os.NewFile(uintptr(fd), "sbx-exec")})
+	}
+}
+
+func (s *execServer) handle(c *conn) {
+	defer c.close()
+	// Only the sandbox's user: the socket's directories say so too.
+	cred, err := unix.GetsockoptUcred(int(c.f.Fd()), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err != nil || cred.Uid != s.peerUID {
+		return
+	}
+	m, fds, err := c.recvFDs(3)
+	if err != nil {
+		return
+	}
+	defer func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}()
+	if m.Type != msgExec || len(m.Argv) == 0 || len(fds) != 3 {
+		c.send(message{Type: msgError, Error: stageErr("init", "exec", errors.New("bad request"))})
+		return
+	}
+	a := &spawnAttr{argv: m.Argv, env: mergeEnv(s.plan.Env, m.Env), cwd: m.Cwd, files: fds, setsid: true, ctty: -1, filter: s.filter}
+	if a.cwd == "" {
+		a.cwd = s.plan.Cwd
+	}
+	if s.filter != nil {
+		a.wantNotification = s.filter.notify
+	}
+	if s.plan.Identity.Root {
+		a.newUser = true
+		a.uidMap, a.gidMap = s.plan.Identity.NestedUIDMap, s.plan.Identity.NestedGIDMap
+		a.setgroups = s.plan.Identity.Helpers
+	}
+	if err := checkDescriptors(fds); err != nil {
+		c.send(message{Type: msgError, Error: stageErr("exec", "", err)})
+		return
+	}
+	var listener *os.File
+	pid, status, err := s.reaper.start(func() (pid int, err error) {
+		s.spawner.run(func() { pid, listener, err = execvp(a.argv, a.env, a) })
+		return pid, err
+	})
+	if err != nil {
+		var ee *ExecError
+		if errors.As(err, &ee) {
+			c.send(message{Type: msgExecFailed, ExitCode: ee.Code, Text: ee.Err})
+		} else {
+			c.send(message{Type: msgError, Error: stageErr("exec", "", err)})
+		}
+		return
+	}
+	if listener != nil {
+		go serveDenied(listener, s.filter, s.ctl)
+	}
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	fds = nil
+	c.send(message{Type: msgExecStarted, PID: pid})
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		for {
+			m, err := c.recv()
+			if err != nil {
+				unix.Kill(pid, unix.SIGKILL) // the client is gone: so is its command
+				return
+			}
+			if m.Type == msgSignal && m.Signal > 0 && m.Signal < 65 {
+				sig := unix.Signal(m.Signal)
+				if !toGroup(sig) || unix.Kill(-pid, sig) != nil {
+					unix.Kill(pid, sig)
+				}
+			}
+		}
+	}()
+	ws := <-status
+	out := message{Type: msgExited}
+	switch {
+	case ws.Exited():
+		out.ExitCode = ws.ExitStatus()
+	case ws.Signaled():
+		out.Signal, out.Core = int(ws.Signal()), ws.CoreDump()
+	}
+	c.send(out)
+}
+
+// mergeEnv is env with the K=V of set replacing or adding to it.
+func mergeEnv(env, set []string) []string {
+	out := slices.Clone(env)
+	for _, kv := range set {
+		k, _, _ := strings.Cut(kv, "=")
+		out = slices.DeleteFunc(out, func(e string) bool { return strings.HasPrefix(e, k+"=") })
+		out = append(out, kv)
+	}
+	return out
+}
+
+// recvFDs is recv that also takes up to max descriptors sent with the
+// message (any beyond are closed).
+func (c *conn) recvFDs(max int) (message, []int, error) {
+	var m message
+	buf := make([]byte, maxPacket)
+	oob := make([]byte, unix.CmsgSpace(4*max))
+	var n, oobn int
+	var err error
+	for {
+		n, oobn, _, _, err = unix.Recvmsg(int(c.f.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		return m, nil, err
+	}
+	var fds []int
+	if cms, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil {
+		for _, cm := range cms {
+			got, _ := unix.ParseUnixRights(&cm)
+			for _, fd := range got {
+				if len(fds) < max {
+					fds = append(fds, fd)
+				} else {
+					unix.Close(fd)
+				}
+			}
+		}
+	}
+	closeAll := func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	}
+	if n == 0 {
+		closeAll()
+		return m, nil, errClosed
+	}
+	if err := json.Unmarshal(buf[:n], &m); err != nil {
+		closeAll()
+		return m, nil, fmt.Errorf("bad message: %w", err)
+	}
+	return m, fds, nil
+}

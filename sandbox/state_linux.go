@@ -1,0 +1,357 @@
+package sandbox
+
+// The record of a running sandbox, for sbx ps, stop and exec:
+//
+//	$XDG_RUNTIME_DIR/sbx/run/ID/     0700, the launcher's while it runs
+//	  state.json   policy.State; the launcher holds an exclusive flock
+//	               on it until it exits, so a record whose lock is free
+//	               is a leftover (sbx was SIGKILLed) and is removed
+//	  exec.sock    SOCK_SEQPACKET, listened on by the sandbox's PID 1
+//	               (exec_linux.go); the 0700 directories keep everyone
+//	               but the user out, and every view hides the tree
+//
+// The record is written once the payload runs and removed when the
+// launcher returns. Without a runtime directory a sandbox runs
+// untracked.
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"sbx/policy"
+)
+
+const (
+	stateFile  = "state.json"
+	execSocket = "exec.sock"
+)
+
+// record is the launcher's side of a sandbox's record.
+type record struct {
+	id, dir  string
+	listener *os.File // exec.sock's listening socket, for init
+	lock     *os.File // state.json, flocked, once published
+}
+
+// newRecord makes the sandbox's directory and its exec socket.
+func newRecord(stateDir string) (*record, error) {
+	if err := mkdirPrivate(stateDir); err != nil {
+		return nil, err
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	r := &record{id: hex.EncodeToString(b)}
+	r.dir = filepath.Join(stateDir, r.id)
+	if err := os.Mkdir(r.dir, 0o700); err != nil {
+		return nil, err
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		r.remove()
+		return nil, err
+	}
+	r.listener = os.NewFile(uintptr(fd), execSocket)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: filepath.Join(r.dir, execSocket)}); err != nil {
+		r.remove()
+		return nil, fmt.Errorf("bind %s: %w", execSocket, err)
+	}
+	if err := unix.Listen(fd, 16); err != nil {
+		r.remove()
+		return nil, err
+	}
+	return r, nil
+}
+
+// ownDir says dir is a directory of the caller's: a runtime directory
+// that is not (su keeps the other user's $XDG_RUNTIME_DIR) or is gone
+// leaves the sandbox unrecorded, without a word at each run.
+func ownDir(dir string) bool {
+	var st unix.Stat_t
+	return unix.Stat(dir, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Uid == uint32(os.Getuid())
+}
+
+// mkdirPrivate makes dir and its parent below the runtime directory
+// (…/sbx/run), each 0700 and the caller's.
+func mkdirPrivate(dir string) error {
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(d, &st); err != nil {
+			return err
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != uint32(os.Getuid()) || st.Mode&0o077 != 0 {
+			return fmt.Errorf("%s is not a directory of yours with mode 0700", d)
+		}
+	}
+	return nil
+}
+
+// publish writes state.json, locked: from now on sbx ps lists it. The
+// lock is taken before the file has its name, so no one sees it unlocked.
+func (r *record) publish(st policy.State) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(r.dir, stateFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(r.dir, stateFile)); err != nil {
+		f.Close()
+		return err
+	}
+	r.lock = f
+	return nil
+}
+
+// remove takes the record away; the lock goes last.
+func (r *record) remove() {
+	if r.listener != nil {
+		r.listener.Close()
+	}
+	os.RemoveAll(r.dir)
+	if r.lock != nil {
+		r.lock.Close()
+	}
+}
+
+// States lists the sandboxes recorded under stateDir that are running,
+// and removes the records of those that are not.
+func States(stateDir string) ([]policy.State, error) {
+	if stateDir == "" {
+		return nil, errors.New("no $XDG_RUNTIME_DIR: sandboxes of this session are not recorded")
+	}
+	if runtime := filepath.Dir(filepath.Dir(stateDir)); !ownDir(runtime) {
+		return nil, fmt.Errorf("$XDG_RUNTIME_DIR %s is not a directory of yours: sandboxes of this session are not recorded", runtime)
+	}
+	entries, err := os.ReadDir(stateDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []policy.State
+	for _, e := range entries {
+		dir := filepath.Join(stateDir, e.Name())
+		st, running, err := readState(dir)
+		switch {
+		case err != nil && errors.Is(err, os.ErrNotExist):
+			// Being made (no state.json yet) or being removed.
+			if fi, err := os.Stat(dir); err == nil && time.Since(fi.ModTime()) > time.Minute {
+				os.RemoveAll(dir) // a launcher killed before it published
+			}
+		case err != nil:
+			return nil, err
+		case running:
+			out = append(out, st)
+		default:
+			os.RemoveAll(dir)
+		}
+	}
+	return out, nil
+}
+
+// readState reads one record and whether its launcher still holds it.
+func readState(dir string) (policy.State, bool, error) {
+	var st policy.State
+	f, err := os.Open(filepath.Join(dir, stateFile))
+	if err != nil {
+		return st, false, err
+	}
+	defer f.Close()
+	if err := json.NewDecoder(f).Decode(&st); err != nil {
+		return st, false, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return st, true, nil
+	}
+	return st, false, err
+}
+
+// Usage reads what a sandbox's cgroup says it uses now.
+func Usage(st policy.State) policy.Usage {
+	var u policy.Usage
+	if st.Cgroup == "" {
+		return u
+	}
+	read := func(name string) (uint64, bool) {
+		b, err := os.ReadFile(filepath.Join(st.Cgroup, name))
+		if err != nil {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+		return v, err == nil
+	}
+	mem, ok1 := read("memory.current")
+	pids, ok2 := read("pids.current")
+	u.Memory, u.Pids, u.Known = mem, pids, ok1 || ok2
+	if b, err := os.ReadFile(filepath.Join(st.Cgroup, "cpu.stat")); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+				u.CPUUsec, _ = strconv.ParseUint(v, 10, 64)
+			}
+		}
+	}
+	return u
+}
+
+// Stop ends a sandbox as Ctrl-C would not but kill(1) would: SIGTERM to
+// its sbx run (which passes it to the payload), then, if it is still
+// there after grace, SIGKILL (which ends it all: the sandbox dies with
+// sbx run). It returns once the record is released.
+func Stop(stateDir string, st policy.State, grace time.Duration) error {
+	dir := filepath.Join(stateDir, st.ID)
+	f, err := os.Open(filepath.Join(dir, stateFile))
+	if err != nil {
+		return fmt.Errorf("sandbox %s: already gone", st.ID)
+	}
+	defer f.Close()
+	// The pid is checked against the lock once the pidfd pins it: a
+	// pid that was reused since is not signalled.
+	pidfd, err := unix.PidfdOpen(st.PID, 0)
+	if err != nil {
+		return fmt.Errorf("sandbox %s: already gone", st.ID)
+	}
+	defer unix.Close(pidfd)
+	if !locked(f) {
+		return fmt.Errorf("sandbox %s: already gone", st.ID)
+	}
+	if err := unix.PidfdSendSignal(pidfd, unix.SIGTERM, nil, 0); err != nil {
+		return fmt.Errorf("sandbox %s: %w", st.ID, err)
+	}
+	if waitUnlocked(f, grace) {
+		return nil
+	}
+	unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+	if waitUnlocked(f, 5*time.Second) {
+		return nil
+	}
+	return fmt.Errorf("sandbox %s: still running after SIGKILL", st.ID)
+}
+
+func locked(f *os.File) bool {
+	err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+	if err == nil {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	}
+	return errors.Is(err, unix.EWOULDBLOCK)
+}
+
+// waitUnlocked waits until no one holds f's lock, at most d.
+func waitUnlocked(f *os.File, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if !locked(f) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Exec runs argv in the running sandbox st (see exec_linux.go) with this
+// process's stdin, stdout and stderr, passes on the signals sbx run
+// would, and returns how the command ended. env adds to the payload's
+// environment; cwd "" is the payload's working directory.
+func Exec(stateDir string, st policy.State, argv, env []string, cwd string) (*Outcome, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{os.NewFile(uintptr(fd), "sbx-exec")}
+	defer c.close()
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: filepath.Join(stateDir, st.ID, execSocket)}); err != nil {
+		return nil, fmt.Errorf("sandbox %s: connect: %w", st.ID, err)
+	}
+	b, err := json.Marshal(message{Type: msgExec, Argv: argv, Env: env, Cwd: cwd})
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Sendmsg(fd, b, unix.UnixRights(0, 1, 2), nil, 0); err != nil {
+		return nil, fmt.Errorf("sandbox %s: send the request: %w", st.ID, err)
+	}
+	sigc := make(chan os.Signal, 16)
+	signal.Notify(sigc, caught()...)
+	defer signal.Stop(sigc)
+	msgs := make(chan message)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := c.recv()
+			if err != nil {
+				return
+			}
+			msgs <- m
+		}
+	}()
+	started := false
+	var pending []unix.Signal
+	for {
+		select {
+		case s := <-sigc:
+			sig := s.(unix.Signal)
+			if !started {
+				pending = append(pending, sig)
+				continue
+			}
+			c.send(message{Type: msgSignal, Signal: int(sig)})
+		case m, ok := <-msgs:
+			switch {
+			case !ok && started:
+				// The sandbox ended under the command.
+				return &Outcome{Signal: int(unix.SIGKILL), SignalName: "SIGKILL", ExitCode: 128 + int(unix.SIGKILL)}, nil
+			case !ok:
+				return nil, fmt.Errorf("sandbox %s: it ended, or refused the request", st.ID)
+			}
+			switch m.Type {
+			case msgExecStarted:
+				started = true
+				for _, sig := range pending {
+					c.send(message{Type: msgSignal, Signal: int(sig)})
+				}
+				pending = nil
+			case msgExecFailed:
+				return nil, &ExecError{Code: m.ExitCode, Err: m.Text}
+			case msgError:
+				if m.Error != nil {
+					return nil, m.Error
+				}
+				return nil, errors.New("exec: failed")
+			case msgExited:
+				out := &Outcome{ExitCode: m.ExitCode, Signal: m.Signal, Core: m.Core}
+				if out.Signal != 0 {
+					out.SignalName = unix.SignalName(unix.Signal(out.Signal))
+					out.ExitCode = 128 + out.Signal
+				}
+				return out, nil
+			}
+		}
+	}
+}
