@@ -169,7 +169,13 @@ func initMain(fd int) int {
 			}
 		}
 	}()
-	ws := reap(pid)
+	var stopped func(unix.Signal)
+	if tty != nil {
+		// The launcher stops as a job of the caller's shell, then
+		// resumes the payload (SIGCONT, forwarded to its group).
+		stopped = func(sig unix.Signal) { ctl.send(message{Type: msgStopped, Signal: int(sig)}) }
+	}
+	ws := reap(pid, stopped)
 	out := message{Type: msgExited}
 	switch {
 	case ws.Exited():
@@ -183,13 +189,24 @@ func initMain(fd int) int {
 }
 
 // reap waits for children until pid has exited and returns its status.
-// Orphans re-parented to pid1 are reaped on the way.
-func reap(pid int) unix.WaitStatus {
+// Orphans re-parented to pid1 are reaped on the way. With stopped, it
+// also tells each stop of pid (WUNTRACED).
+func reap(pid int, stopped func(unix.Signal)) unix.WaitStatus {
+	opts := 0
+	if stopped != nil {
+		opts = unix.WUNTRACED
+	}
 	for {
 		var ws unix.WaitStatus
-		got, err := unix.Wait4(-1, &ws, 0, nil)
+		got, err := unix.Wait4(-1, &ws, opts, nil)
 		if errors.Is(err, unix.EINTR) {
 			continue
+		}
+		if err == nil && ws.Stopped() {
+			if got == pid {
+				stopped(ws.StopSignal())
+			}
+			continue // a stopped orphan is not pid1's concern
 		}
 		if err != nil || got == pid {
 			return ws
@@ -263,8 +280,9 @@ func loopbackUp() error {
 // belong to the sandbox's).
 //
 // With a pseudo-terminal (tty), the payload's stdin, and its stdout and
-// stderr where the plan says, are tty's slave, and it becomes the
-// controlling terminal of the payload's new session.
+// stderr where the plan says, are tty's slave, the controlling terminal
+// of pid1's session (payloadTerminal), and the payload starts in a
+// process group of its own in that terminal's foreground.
 func startPayload(p *policy.Plan, lastCap int, tty *os.File) (int, error) {
 	sys := &syscall.SysProcAttr{Setsid: p.Security.NewSession}
 	if p.Identity.Root {
@@ -285,7 +303,9 @@ func startPayload(p *policy.Plan, lastCap int, tty *os.File) (int, error) {
 	}
 	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
 	if tty != nil {
-		sys.Setsid, sys.Setctty, sys.Ctty = true, true, 0 // Ctty: the child's descriptor
+		// Ctty: with Foreground, pid1's descriptor. The child sets the
+		// foreground with its signals blocked (no SIGTTOU).
+		sys.Setsid, sys.Foreground, sys.Ctty = false, true, int(tty.Fd())
 		files[0] = tty
 		if p.PTY.Stdout {
 			files[1] = tty
