@@ -27,8 +27,8 @@
 //	COMMAND: reaped by init, which forwards signals and reports its
 //	         end to the launcher as data; when the caller's stdin is a
 //	         terminal, on a pseudo-terminal that init opens in the
-//	         sandbox's devpts and whose master the launcher relays
-//	         (pty_linux.go)
+//	         sandbox's devpts and whose master the launcher relays,
+//	         and whose stops init reports too (pty_linux.go)
 //
 // The first exec of a process cloned into a new user namespace happens
 // before its uid is mapped; ambient capabilities survive it, so one Go

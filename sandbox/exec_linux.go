@@ -49,13 +49,24 @@ type reaper struct {
 
 // wait waits for children until pid has exited and returns its status;
 // orphans are reaped on the way, and the commands of sbx exec handed to
-// their waiters.
-func (r *reaper) wait(pid int) unix.WaitStatus {
+// their waiters. With stopped, it also tells each stop of pid
+// (WUNTRACED).
+func (r *reaper) wait(pid int, stopped func(unix.Signal)) unix.WaitStatus {
+	opts := 0
+	if stopped != nil {
+		opts = unix.WUNTRACED
+	}
 	for {
 		var ws unix.WaitStatus
-		got, err := unix.Wait4(-1, &ws, 0, nil)
+		got, err := unix.Wait4(-1, &ws, opts, nil)
 		if errors.Is(err, unix.EINTR) {
 			continue
+		}
+		if err == nil && ws.Stopped() {
+			if got == pid {
+				stopped(ws.StopSignal())
+			}
+			continue // a stopped orphan, or sbx exec's command, is not pid1's concern
 		}
 		if err != nil || got == pid {
 			return ws
@@ -130,7 +141,7 @@ func (s *execServer) handle(c *conn) {
 		c.send(message{Type: msgError, Error: stageErr("init", "exec", errors.New("bad request"))})
 		return
 	}
-	a := &spawnAttr{argv: m.Argv, env: mergeEnv(s.plan.Env, m.Env), cwd: m.Cwd, files: fds, setsid: true, ctty: -1, filter: s.filter}
+	a := &spawnAttr{argv: m.Argv, env: mergeEnv(s.plan.Env, m.Env), cwd: m.Cwd, files: fds, setsid: true, ctty: -1, fgTTY: -1, filter: s.filter}
 	if a.cwd == "" {
 		a.cwd = s.plan.Cwd
 	}

@@ -192,7 +192,13 @@ func initMain(fd int) int {
 			}
 		}
 	}()
-	ws := r.wait(pid)
+	var stopped func(unix.Signal)
+	if tty != nil {
+		// The launcher stops as a job of the caller's shell, then
+		// resumes the payload (SIGCONT, forwarded to its group).
+		stopped = func(sig unix.Signal) { ctl.send(message{Type: msgStopped, Signal: int(sig)}) }
+	}
+	ws := r.wait(pid, stopped)
 	out := message{Type: msgExited}
 	switch {
 	case ws.Exited():
@@ -270,10 +276,11 @@ func loopbackUp() error {
 // the mounts and the other namespaces belong to the sandbox's).
 //
 // With a pseudo-terminal (tty), the payload's stdin, and its stdout and
-// stderr where the plan says, are tty's slave, and it becomes the
-// controlling terminal of the payload's new session.
+// stderr where the plan says, are tty's slave, the controlling terminal
+// of pid1's session (payloadTerminal), and the payload starts in a
+// process group of its own in that terminal's foreground.
 func startPayload(p *policy.Plan, sp *spawner, tty *os.File, flt *filter) (int, *os.File, error) {
-	a := &spawnAttr{argv: p.Argv, env: p.Env, setsid: p.Security.NewSession, ctty: -1, filter: flt}
+	a := &spawnAttr{argv: p.Argv, env: p.Env, setsid: p.Security.NewSession, ctty: -1, fgTTY: -1, filter: flt}
 	if flt != nil {
 		a.wantNotification = flt.notify
 	}
@@ -284,7 +291,9 @@ func startPayload(p *policy.Plan, sp *spawner, tty *os.File, flt *filter) (int, 
 	}
 	a.files = []int{0, 1, 2}
 	if tty != nil {
-		a.setsid, a.ctty = true, 0
+		// The child takes the terminal's foreground with its signals
+		// blocked (no SIGTTOU).
+		a.setsid, a.fgTTY = false, int(tty.Fd())
 		a.files[0] = int(tty.Fd())
 		if p.PTY.Stdout {
 			a.files[1] = int(tty.Fd())

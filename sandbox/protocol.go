@@ -18,6 +18,8 @@ import (
 //	init → launcher   msgPTY        a new pseudo-terminal's master (SCM_RIGHTS; pty_linux.go)
 //	launcher → init   msgPTYReady   its settings and size are the caller's: start
 //	init → launcher   msgStarted    the payload runs: signals can go to it
+//	init → launcher   msgStopped    the payload stopped (Signal; with a pseudo-
+//	                                terminal only): the launcher stops as a job
 //	init → launcher   msgError      setup failed (a StageError)
 //	init → launcher   msgExecFailed the payload could not be executed
 //	init → launcher   msgExited     the payload ended (code or signal)
@@ -32,6 +34,7 @@ const (
 	msgExecFailed = "exec-failed"
 	msgExited     = "exited"
 	msgDenied     = "denied"
+	msgStopped    = "stopped"
 )
 
 type message struct {

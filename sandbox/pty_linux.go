@@ -19,18 +19,33 @@ package sandbox
 //	launcher → init   msgPTYReady  the caller's settings and window size
 //	                               are on it: start the payload
 //
-// The payload starts in a new session with the slave as its controlling
-// terminal, so job control works inside and the keys Ctrl-C, Ctrl-Z and
-// Ctrl-\ are signals that the slave's line discipline sends there. Neither
-// init nor the payload holds the caller's terminal: init gets /dev/null
-// in its place, and no ioctl of the sandbox can reach it.
+// init leads a new session with the slave as its controlling terminal,
+// and the payload starts in a process group of its own in the slave's
+// foreground, so job control works inside and the keys Ctrl-C, Ctrl-Z
+// and Ctrl-\ are signals that the slave's line discipline sends there.
+// (Were the payload the session's leader, its group would be orphaned,
+// its parent being outside the session, and the kernel would discard the
+// terminal's SIGTSTP.) Neither init nor the payload holds the caller's
+// terminal: init gets /dev/null in its place, and no ioctl of the sandbox
+// can reach it.
 //
 // The launcher changes the caller's terminal only while it is in the
 // terminal's foreground process group, and reads it only then: a sandbox
-// started with & neither steals typed input nor is stopped for trying.
-// On SIGCONT (fg, bg) it looks again. Its settings are restored on every
-// way out of Run; a SIGKILL of sbx leaves the terminal raw (`stty sane`
-// or `reset` repairs it).
+// started with & neither steals typed input nor is stopped for trying,
+// and gives the payload's terminal a new terminal's settings, not those
+// of the shell's line editor that has the caller's terminal then. It
+// looks again on SIGCONT (fg or bg of a stopped sbx) and, while in the
+// background, every lookAgain (fg of a running job sends no signal).
+//
+// Job control reaches out of the sandbox: when the payload stops (Ctrl-Z),
+// init tells the launcher (msgStopped), which gives the caller's terminal
+// its settings back and stops itself with the same signal; the caller's
+// shell sees a stopped job. Its fg or bg continues sbx, which takes the
+// terminal again if it is in the foreground, passes on the window size
+// and continues the payload's group.
+//
+// The caller's settings are restored on every way out of Run; a SIGKILL
+// of sbx leaves the terminal raw (`stty sane` or `reset` repairs it).
 
 import (
 	"encoding/json"
@@ -116,6 +131,18 @@ func payloadTerminal(ctl *conn, acks <-chan message) (*os.File, error) {
 		slave.Close()
 		return nil, opErr("pass the pseudo-terminal to the launcher")(fmt.Errorf("unexpected message %q", a.Type))
 	}
+	// init leads the terminal's session, so that the payload's process
+	// group has a parent in its session and a different group: it is not
+	// orphaned, and the terminal's Ctrl-Z stops it (an orphaned group
+	// ignores SIGTSTP, SIGTTIN and SIGTTOU; POSIX, "orphaned process group").
+	if _, err := unix.Setsid(); err != nil {
+		slave.Close()
+		return nil, opErr("setsid")(err)
+	}
+	if err := unix.IoctlSetInt(int(s), unix.TIOCSCTTY, 0); err != nil {
+		slave.Close()
+		return nil, opErr("take the pseudo-terminal as controlling terminal")(err)
+	}
 	return slave, nil
 }
 
@@ -179,17 +206,31 @@ type terminal struct {
 	plan  *policy.PTY
 	mu    sync.Mutex
 	saved unix.Termios // the caller's settings, restored at the end
-	raw   bool         // the caller's terminal is raw, by us
-	ended bool
+	// inherit: sbx started in the foreground, and saved are the
+	// caller's settings. Started with &, they are those of whatever has
+	// the terminal, as a rule the shell's line editor (no echo, no
+	// canonical mode, no CR to NL): the payload's terminal keeps a new
+	// terminal's defaults instead.
+	inherit bool
+	raw     bool // the caller's terminal is raw, by us
+	held    bool // sbx is stopping: the terminal is the shell's
+	ended   bool
 
 	master   *os.File
 	mfd      int
-	cont     chan struct{} // SIGCONT: look at the foreground again
-	stopR    int           // closed write end: the input relay ends
+	stopR    int // closed write end: the input relay ends
 	stopW    int
+	wakeR    int // a byte: the input relay looks at the foreground again
+	wakeW    int
 	outDone  chan struct{}
 	lastRead atomic.Int64 // unix nanoseconds of the last output
 }
+
+// lookAgain is how often the input relay looks whether a sandbox in the
+// background has come to the foreground. No signal says so: a shell's
+// fg of a job that is not stopped only gives it the terminal (bash's
+// start_job sends SIGCONT to stopped jobs only).
+const lookAgain = 100 * time.Millisecond
 
 func newTerminal(pt *policy.PTY) (*terminal, error) {
 	saved, err := unix.IoctlGetTermios(0, unix.TCGETS)
@@ -200,13 +241,19 @@ func newTerminal(pt *policy.PTY) (*terminal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("launcher: %w", err)
 	}
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+	var stop, wake [2]int
+	if err := unix.Pipe2(stop[:], unix.O_CLOEXEC); err != nil {
 		null.Close()
 		return nil, fmt.Errorf("launcher: pipe: %w", err)
 	}
-	t := &terminal{null: null, plan: pt, saved: *saved, mfd: -1, cont: make(chan struct{}, 1),
-		stopR: p[0], stopW: p[1], outDone: make(chan struct{})}
+	if err := unix.Pipe2(wake[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		null.Close()
+		unix.Close(stop[0])
+		unix.Close(stop[1])
+		return nil, fmt.Errorf("launcher: pipe: %w", err)
+	}
+	t := &terminal{null: null, plan: pt, saved: *saved, inherit: foreground(0), mfd: -1,
+		stopR: stop[0], stopW: stop[1], wakeR: wake[0], wakeW: wake[1], outDone: make(chan struct{})}
 	switch {
 	case pt.Stdout:
 		t.out = os.Stdout
@@ -237,9 +284,11 @@ func (t *terminal) attach(fd int) error {
 		return fmt.Errorf("launcher: the descriptor init passed is no pseudo-terminal master: %w", err)
 	}
 	// Termios ioctls on a master act on its slave.
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &t.saved); err != nil {
-		unix.Close(fd)
-		return fmt.Errorf("launcher: set the sandbox terminal's settings: %w", err)
+	if t.inherit {
+		if err := unix.IoctlSetTermios(fd, unix.TCSETS, &t.saved); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("launcher: set the sandbox terminal's settings: %w", err)
+		}
 	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
@@ -266,73 +315,104 @@ func (t *terminal) resize() {
 	}
 }
 
-// enterRaw makes the caller's terminal raw if sbx is in its foreground.
-// After a stop the shell may have put its own settings back: those are
-// what the end restores.
-func (t *terminal) enterRaw() {
+// enterRaw makes the caller's terminal raw if sbx is in its foreground,
+// and says whether it is. After a stop, or in the background, the shell
+// may have put its own settings back: those are what the end restores.
+// The window size may have changed meanwhile too (SIGWINCH goes to the
+// foreground only).
+func (t *terminal) enterRaw() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.ended || t.mfd < 0 {
-		return
+	if t.ended || t.held || t.mfd < 0 {
+		return false
 	}
 	if !foreground(0) {
 		t.raw = false // the shell has the terminal: not ours to change
-		return
+		return false
+	}
+	if t.raw {
+		return true
 	}
 	cur, err := unix.IoctlGetTermios(0, unix.TCGETS)
 	if err != nil {
-		return
+		return false
 	}
-	raw := makeRaw(t.saved)
-	if t.raw && *cur == raw {
-		return
-	}
-	if *cur != raw {
+	if *cur != makeRaw(t.saved) {
 		t.saved = *cur
-		raw = makeRaw(t.saved)
 	}
-	if unix.IoctlSetTermios(0, unix.TCSETS, &raw) == nil {
-		t.raw = true
+	if raw := makeRaw(t.saved); *cur != raw && unix.IoctlSetTermios(0, unix.TCSETS, &raw) != nil {
+		return false
 	}
-}
-
-// continued is SIGCONT: sbx may have come to the foreground or left it.
-func (t *terminal) continued() {
-	t.enterRaw()
+	t.raw = true
 	t.resize()
-	select {
-	case t.cont <- struct{}{}:
-	default:
-	}
+	return true
 }
 
-// input relays the caller's keys to the payload's terminal, while sbx
-// is in the foreground; in the background it waits for a SIGCONT.
+// continued is SIGCONT: sbx may have come to the foreground or left it,
+// and the shell may have changed the settings while sbx was stopped.
+func (t *terminal) continued() {
+	t.mu.Lock()
+	t.raw = false
+	t.mu.Unlock()
+	t.enterRaw()
+	unix.Write(t.wakeW, []byte{0}) // the pipe is full at worst: a wake-up is pending
+}
+
+// suspend is the payload's stop: the caller gets its settings back and
+// stop stops sbx, as a job of the caller's shell, until fg or bg.
+func (t *terminal) suspend(stop func()) {
+	t.mu.Lock()
+	if t.raw && foreground(0) {
+		unix.IoctlSetTermios(0, unix.TCSETS, &t.saved)
+	}
+	t.raw, t.held = false, true
+	t.mu.Unlock()
+	stop()
+	t.mu.Lock()
+	t.held = false
+	t.mu.Unlock()
+	t.continued()
+}
+
+// input relays the caller's keys to the payload's terminal while sbx is
+// in the foreground. In the background it reads nothing (a read would
+// stop it with SIGTTIN, and the keys are the shell's) and looks again
+// on SIGCONT or after lookAgain.
 func (t *terminal) input() {
 	buf := make([]byte, 4096)
-	fds := []unix.PollFd{{Fd: 0, Events: unix.POLLIN}, {Fd: int32(t.stopR), Events: unix.POLLIN}}
+	fds := []unix.PollFd{{Fd: int32(t.stopR), Events: unix.POLLIN}, {Fd: int32(t.wakeR), Events: unix.POLLIN}, {Fd: 0, Events: unix.POLLIN}}
 	for {
-		if !foreground(0) {
-			<-t.cont
-			continue
+		fg := t.enterRaw()
+		watch, timeout := fds, -1
+		if !fg {
+			watch, timeout = fds[:2], int(lookAgain/time.Millisecond)
 		}
-		fds[0].Revents, fds[1].Revents = 0, 0
-		if _, err := unix.Poll(fds, -1); err != nil {
+		for i := range watch {
+			watch[i].Revents = 0
+		}
+		if _, err := unix.Poll(watch, timeout); err != nil {
 			if errors.Is(err, unix.EINTR) {
 				continue
 			}
 			return
 		}
-		if fds[1].Revents != 0 {
+		if fds[0].Revents != 0 {
 			return
 		}
-		if fds[0].Revents&unix.POLLIN == 0 {
-			if fds[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
+		if fds[1].Revents != 0 {
+			unix.Read(t.wakeR, buf) // non-blocking: every pending wake-up at once
+			continue
+		}
+		if !fg || fds[2].Revents == 0 {
+			continue
+		}
+		if fds[2].Revents&unix.POLLIN == 0 {
+			if fds[2].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
 				return
 			}
 			continue
 		}
-		if !foreground(0) { // moved to the background meanwhile: the keys are the shell's
+		if !t.enterRaw() { // stopping, or moved to the background meanwhile: the keys are the shell's
 			continue
 		}
 		n, err := unix.Read(0, buf)
@@ -406,4 +486,6 @@ func (t *terminal) close() {
 	}
 	t.null.Close()
 	unix.Close(t.stopR)
+	unix.Close(t.wakeR)
+	unix.Close(t.wakeW)
 }

@@ -301,6 +301,15 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 					eol = "\r\n"
 				}
 				fmt.Fprint(os.Stderr, "sbx: denied: "+m.Text+eol)
+			case msgStopped:
+				// The payload stopped (Ctrl-Z on its terminal): sbx
+				// stops too, for the caller's shell to see, and once
+				// continued (fg, bg, or at once where no shell can),
+				// it continues the payload.
+				if tty != nil && running {
+					tty.suspend(func() { stopAs(unix.Signal(m.Signal)) })
+					unix.Kill(pid, unix.SIGCONT)
+				}
 			}
 		case s := <-sigc:
 			// With a pseudo-terminal, the window size follows the
@@ -363,6 +372,22 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		out.ExitCode = 128 + out.Signal
 	}
 	return &out, nil
+}
+
+// stopAs stops sbx with the payload's stop signal, as the kernel stops
+// a job; SIGSTOP, which cannot be ignored, becomes SIGTSTP. The kernel
+// discards the signal when sbx's process group is orphaned, where no
+// shell would continue it, or where sbx was started with it ignored:
+// then stopAs returns at once. The stop signals keep their default
+// action in sbx (os/signal would keep a handler installed for good),
+// and the signal goes to this thread, which stops before tgkill returns.
+func stopAs(s unix.Signal) {
+	if s == unix.SIGSTOP {
+		s = unix.SIGTSTP
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	unix.Tgkill(unix.Getpid(), unix.Gettid(), s)
 }
 
 func describe(ws unix.WaitStatus) string {

@@ -99,6 +99,11 @@ static void child(const struct sbx_spawn *s, const sigset_t *mask) {
 		die(&c, SBX_STAGE_SETSID);
 	if (c.cwd && chdir(c.cwd) < 0)
 		die(&c, SBX_STAGE_CHDIR);
+	if (c.fg_tty >= 0) { // signals are still blocked: no SIGTTOU
+		pid_t self = getpid();
+		if (setpgid(0, 0) < 0 || ioctl(c.fg_tty, TIOCSPGRP, &self) < 0)
+			die(&c, SBX_STAGE_FOREGROUND);
+	}
 
 	// Lay out descriptors 0..n-1 as Go's forkExec does: first lift every
 	// source that a lower slot's dup would overwrite, then dup in order.

@@ -27,6 +27,7 @@ type spawnAttr struct {
 	files  []int
 	setsid bool
 	ctty   int // the child's descriptor to make its controlling terminal, or -1
+	fgTTY  int // a terminal (this process's descriptor) whose foreground the child takes, or -1
 	// newUser puts the child in a new user namespace with these maps
 	// (--root); setgroups says whether setgroups(2) stays allowed.
 	newUser          bool
@@ -37,15 +38,16 @@ type spawnAttr struct {
 }
 
 var spawnStages = map[int]string{
-	C.SBX_STAGE_SYNC:     "wait for the id maps",
-	C.SBX_STAGE_SETSID:   "setsid",
-	C.SBX_STAGE_FDS:      "lay out descriptors",
-	C.SBX_STAGE_CTTY:     "set the controlling terminal",
-	C.SBX_STAGE_NNP:      "set no_new_privs",
-	C.SBX_STAGE_SECCOMP:  "load the seccomp filter",
-	C.SBX_STAGE_LISTENER: "hand over the seccomp listener",
-	C.SBX_STAGE_EXEC:     "exec",
-	C.SBX_STAGE_CHDIR:    "chdir",
+	C.SBX_STAGE_SYNC:       "wait for the id maps",
+	C.SBX_STAGE_SETSID:     "setsid",
+	C.SBX_STAGE_FDS:        "lay out descriptors",
+	C.SBX_STAGE_CTTY:       "set the controlling terminal",
+	C.SBX_STAGE_NNP:        "set no_new_privs",
+	C.SBX_STAGE_SECCOMP:    "load the seccomp filter",
+	C.SBX_STAGE_LISTENER:   "hand over the seccomp listener",
+	C.SBX_STAGE_EXEC:       "exec",
+	C.SBX_STAGE_CHDIR:      "chdir",
+	C.SBX_STAGE_FOREGROUND: "take the terminal's foreground",
 }
 
 // spawnError is the child's failure before or at its exec.
@@ -97,7 +99,7 @@ func spawn(file string, a *spawnAttr) (pid int, listener *os.File, err error) {
 		defer C.free(unsafe.Pointer(ccwd))
 		cs.cwd = ccwd
 	}
-	cs.err_fd, cs.sync_fd, cs.listener_sock, cs.ctty = C.int(errW), -1, -1, C.int(a.ctty)
+	cs.err_fd, cs.sync_fd, cs.listener_sock, cs.ctty, cs.fg_tty = C.int(errW), -1, -1, C.int(a.ctty), C.int(a.fgTTY)
 	if a.setsid {
 		cs.setsid = 1
 	}

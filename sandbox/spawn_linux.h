@@ -18,6 +18,7 @@ enum {
 	SBX_STAGE_LISTENER,
 	SBX_STAGE_EXEC,
 	SBX_STAGE_CHDIR,
+	SBX_STAGE_FOREGROUND,
 };
 
 struct sbx_spawn {
@@ -30,6 +31,9 @@ struct sbx_spawn {
 	int nfds;
 	int setsid;
 	int ctty; // a descriptor of the child to make the controlling terminal, or -1
+	// A terminal (the parent's descriptor) whose foreground the child
+	// takes, in a process group of its own; -1 for none.
+	int fg_tty;
 	// CLONE_NEWUSER (or 0). With it the child waits for a byte on
 	// sync_fd: the parent writes its id maps first.
 	unsigned long clone_flags;

@@ -1,14 +1,18 @@
 package tests
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -148,6 +152,12 @@ func helperMain(args []string) int {
 			unix.Wait4(pid, &ws, unix.WALL, nil)
 			unix.PtraceDetach(pid)
 		}
+	case "tty-lines": // "lines-ready", then "got:LINE" for each line of stdin until EOF, "size ROWS COLS" on each SIGWINCH
+		if !need(0) {
+			return 2
+		}
+		ttyLines()
+		return 0
 	case "chown": // chown PATH UID GID
 		if !need(3) {
 			return 2
@@ -164,6 +174,35 @@ func helperMain(args []string) int {
 	}
 	fmt.Println(errName(err))
 	return 0
+}
+
+func ttyLines() {
+	var mu sync.Mutex
+	say := func(format string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Printf(format, a...)
+	}
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, unix.SIGWINCH)
+	go func() {
+		for range winch {
+			if ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ); err == nil {
+				say("size %d %d\n", ws.Row, ws.Col)
+			}
+		}
+	}()
+	say("lines-ready\n")
+	r := bufio.NewReader(os.Stdin)
+	for {
+		line, err := r.ReadString('\n')
+		if line != "" {
+			say("got:%s\n", strings.TrimRight(line, "\r\n"))
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // errName renders nil as "ok", an errno as its name, anything else as its text.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -58,6 +59,9 @@ func startInTerm(t *testing.T, rows, cols uint16, argv ...string) *outerTerm {
 		close(o.done)
 	}()
 	t.Cleanup(func() {
+		// A job a shell left stopped or in the background would
+		// outlive it: kill the session, which is the test's own.
+		killSession(o.cmd.Process.Pid)
 		select {
 		case <-o.done:
 		default:
@@ -68,6 +72,28 @@ func startInTerm(t *testing.T, rows, cols uint16, argv ...string) *outerTerm {
 		ptmx.Close()
 	})
 	return o
+}
+
+// killSession sends SIGKILL to every process of session sid but its
+// leader (proc(5): the session is field 6 of /proc/PID/stat).
+func killSession(sid int) {
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || pid == sid {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name, in parentheses, may hold spaces: the
+		// fields after it start at the last ')'.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 3 && f[3] == strconv.Itoa(sid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 func (o *outerTerm) setSize(t *testing.T, rows, cols uint16) {
@@ -95,10 +121,24 @@ func (o *outerTerm) output() string {
 // waitFor waits until the output holds want.
 func (o *outerTerm) waitFor(t *testing.T, want string, d time.Duration) {
 	t.Helper()
+	o.waitAfter(t, 0, want, d)
+}
+
+// mark is where the output ends now, for waitAfter.
+func (o *outerTerm) mark() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.out.Len()
+}
+
+// waitAfter waits until the output after mark holds want.
+func (o *outerTerm) waitAfter(t *testing.T, mark int, want string, d time.Duration) {
+	t.Helper()
+	after := func() string { return o.output()[mark:] }
 	deadline := time.After(d)
 	for {
 		o.mu.Lock()
-		has, more := strings.Contains(o.out.String(), want), o.more
+		has, more := strings.Contains(o.out.String()[mark:], want), o.more
 		o.mu.Unlock()
 		if has {
 			return
@@ -107,14 +147,37 @@ func (o *outerTerm) waitFor(t *testing.T, want string, d time.Duration) {
 		case <-more:
 		case <-o.done:
 			time.Sleep(100 * time.Millisecond) // what the relay still had
-			if !strings.Contains(o.output(), want) {
+			if !strings.Contains(after(), want) {
 				t.Fatalf("exited (%v) before %q appeared; output %q", o.cmd.ProcessState, want, o.output())
 			}
 			return
 		case <-deadline:
-			t.Fatalf("no %q within %v; output %q", want, d, o.output())
+			t.Fatalf("no %q within %v; output since the mark %q", want, d, after())
 		}
 	}
+}
+
+// waitTermios waits until the outer terminal's settings pass ok. No
+// event tells a change of them: it looks every 10 ms until the deadline.
+func (o *outerTerm) waitTermios(t *testing.T, what string, ok func(unix.Termios) bool, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		tio := o.termios(t)
+		if ok(tio) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the outer terminal is not %s within %v: %+v; output %q", what, d, tio, o.output())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// isRaw tells sbx's raw mode (cfmakeraw) from a line editor's, which
+// keeps ISIG and OPOST.
+func isRaw(tio unix.Termios) bool {
+	return tio.Lflag&(unix.ICANON|unix.ECHO|unix.ISIG|unix.IEXTEN) == 0 && tio.Oflag&unix.OPOST == 0
 }
 
 func (o *outerTerm) typeIn(t *testing.T, s string) {
@@ -296,6 +359,155 @@ func TestPTY(t *testing.T) {
 		o.wait(t, 10*time.Second)
 		if strings.Contains(o.output(), "stolen:typed") {
 			t.Errorf("the background sandbox read the terminal; output %q", o.output())
+		}
+	})
+}
+
+// TestPTYJobControl runs sbx as a job of bash on the outer terminal: in
+// the background with &, stopped with Ctrl-Z, brought back with fg.
+// While sbx is in the foreground the outer terminal is raw and typed
+// input reaches the payload; while it is stopped or in the background,
+// the terminal has the caller's settings; the window size the payload
+// sees follows the resizes it missed meanwhile and those after.
+func TestPTYJobControl(t *testing.T) {
+	requireUserns(t)
+	if _, err := exec.LookPath("bash"); err != nil {
+		mustRun(t, "no bash for job control")
+	}
+	t.Parallel()
+	// The payload: "lines-ready", then "got:LINE" per line and "size
+	// ROWS COLS" per SIGWINCH. The shells get its command line as $S,
+	// and the words they echo are none of those the test waits for.
+	payload := strings.Join(sbxArgv(append(helperFlags(), "--", helperExe, helperArg, "tty-lines")...), " ")
+	// An interactive bash, as a user has it: readline has the terminal
+	// while bash waits for a command, and bash puts its own settings
+	// back when a job stops. before are readline's settings.
+	shell := func(t *testing.T) (o *outerTerm, before unix.Termios) {
+		o = startInTerm(t, 24, 80, "env", "PS1=bash$ ", "HISTFILE=/dev/null", "S="+payload, "bash", "--norc", "--noprofile", "-i")
+		o.waitFor(t, "bash$ ", 10*time.Second)
+		return o, o.termios(t)
+	}
+	// run types a command line and waits for the prompt after it.
+	run := func(t *testing.T, o *outerTerm, line string, want ...string) {
+		t.Helper()
+		m := o.mark()
+		o.typeIn(t, line+"\r")
+		for _, w := range append(want, "bash$ ") {
+			o.waitAfter(t, m, w, 15*time.Second)
+		}
+	}
+	same := func(t *testing.T, when string, before, after unix.Termios) {
+		t.Helper()
+		if after != before {
+			t.Errorf("%s: the outer terminal's settings changed:\nbefore %+v\nafter  %+v", when, before, after)
+		}
+	}
+	// fg waits for sbx to come back after mark, once fg is typed: the
+	// terminal turns raw, the payload sees the size the terminal got
+	// while sbx was away (30×100), then input and a resize reach it.
+	fg := func(t *testing.T, o *outerTerm, m int, fg string) {
+		t.Helper()
+		o.typeIn(t, fg)
+		o.waitTermios(t, "raw after fg", isRaw, 10*time.Second)
+		o.waitAfter(t, m, "size 30 100", 10*time.Second)
+		o.typeIn(t, "hello\r")
+		o.waitAfter(t, m, "got:hello", 10*time.Second)
+		o.setSize(t, 40, 101)
+		o.waitAfter(t, m, "size 40 101", 10*time.Second)
+	}
+
+	t.Run("& then fg", func(t *testing.T) {
+		t.Parallel()
+		o, before := shell(t)
+		// Started with &, sbx copies no settings of readline's to the
+		// payload's terminal: they would leave it without echo and
+		// without CR to NL, and a line would never end.
+		run(t, o, "$S &", "lines-ready")
+		same(t, "sbx in the background", before, o.termios(t))
+		m := o.mark()
+		o.setSize(t, 30, 100)
+		fg(t, o, m, "fg\r")
+		m = o.mark()
+		o.typeIn(t, "\x04") // EOF: the payload ends
+		o.waitAfter(t, m, "bash$ ", 10*time.Second)
+		same(t, "the payload ended", before, o.termios(t))
+	})
+
+	t.Run("Ctrl-Z then fg", func(t *testing.T) {
+		t.Parallel()
+		o, before := shell(t)
+		m := o.mark()
+		o.typeIn(t, "$S\r")
+		o.waitAfter(t, m, "lines-ready", 15*time.Second)
+		o.waitTermios(t, "raw", isRaw, 10*time.Second)
+		o.typeIn(t, "one\r")
+		o.waitAfter(t, m, "got:one", 10*time.Second)
+		// Ctrl-Z stops the payload and, after it, sbx: a stopped job.
+		m = o.mark()
+		o.typeIn(t, "\x1a")
+		o.waitAfter(t, m, "Stopped", 10*time.Second)
+		o.waitAfter(t, m, "bash$ ", 10*time.Second)
+		same(t, "sbx stopped", before, o.termios(t))
+		run(t, o, "jobs", "Stopped")
+		m = o.mark()
+		o.setSize(t, 30, 100)
+		fg(t, o, m, "fg\r")
+		m = o.mark()
+		o.typeIn(t, "\x04")
+		o.waitAfter(t, m, "bash$ ", 10*time.Second)
+		same(t, "the payload ended", before, o.termios(t))
+	})
+
+	// bash -m -c: job control, but no line editor and no settings of
+	// its own put back when a job stops (bash does that only when
+	// interactive): what the terminal has is what sbx left.
+	script := func(t *testing.T, script string) (o *outerTerm, before unix.Termios) {
+		o = startInTerm(t, 24, 80, "env", "S="+payload, "bash", "-m", "-c", `echo begin; read go; `+script)
+		o.waitFor(t, "begin", 10*time.Second)
+		before = o.termios(t)
+		o.typeIn(t, "go\r")
+		return o, before
+	}
+
+	t.Run("settings across & and fg", func(t *testing.T) {
+		t.Parallel()
+		o, before := script(t, `$S & read x; echo "shell:$x"; fg; echo "done:$?"`)
+		o.waitFor(t, "lines-ready", 15*time.Second)
+		same(t, "sbx in the background", before, o.termios(t))
+		m := o.mark()
+		o.setSize(t, 30, 100)
+		o.typeIn(t, "typed\r") // read x, then fg
+		o.waitFor(t, "shell:typed", 10*time.Second)
+		fg(t, o, m, "")
+		if strings.Contains(o.output(), "got:typed") {
+			t.Errorf("the sandbox in the background read the terminal; output %q", o.output())
+		}
+		o.typeIn(t, "\x04")
+		o.waitFor(t, "done:0", 10*time.Second)
+		same(t, "the payload ended", before, o.termios(t))
+		if code := o.wait(t, 10*time.Second); code != 0 {
+			t.Errorf("bash: exit %d; output %q", code, o.output())
+		}
+	})
+
+	t.Run("settings across Ctrl-Z and fg", func(t *testing.T) {
+		t.Parallel()
+		o, before := script(t, `$S; echo "stopped:$?"; read x; fg; echo "done:$?"`)
+		o.waitFor(t, "lines-ready", 15*time.Second)
+		o.waitTermios(t, "raw", isRaw, 10*time.Second)
+		o.typeIn(t, "one\r")
+		o.waitFor(t, "got:one", 10*time.Second)
+		o.typeIn(t, "\x1a")
+		o.waitFor(t, fmt.Sprintf("stopped:%d", 128+int(syscall.SIGTSTP)), 10*time.Second)
+		same(t, "sbx stopped", before, o.termios(t))
+		m := o.mark()
+		o.setSize(t, 30, 100)
+		fg(t, o, m, "go\r") // read x, then fg
+		o.typeIn(t, "\x04")
+		o.waitFor(t, "done:0", 10*time.Second)
+		same(t, "the payload ended", before, o.termios(t))
+		if code := o.wait(t, 10*time.Second); code != 0 {
+			t.Errorf("bash: exit %d; output %q", code, o.output())
 		}
 	})
 }
