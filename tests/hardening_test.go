@@ -343,19 +343,27 @@ func TestSeccompProfileFile(t *testing.T) {
 	requireUserns(t)
 	t.Parallel()
 	dir := t.TempDir()
-	profile := filepath.Join(dir, "getcwd-eperm.json")
+	profile := filepath.Join(dir, "profile.json")
+	// getcwd refused; personality refused only for ADDR_NO_RANDOMIZE (0x0040000), an argument condition.
 	writeFile(t, profile, `{"defaultAction": "SCMP_ACT_ALLOW",
-	"syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}`, 0o644)
+	"syscalls": [
+		{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+		{"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+		 "args": [{"index": 0, "value": 262144, "op": "SCMP_CMP_EQ"}]}
+	]}`, 0o644)
 	flags := []string{"--seccomp", profile}
 	for _, tc := range []struct {
 		verb []string
 		want string
 	}{
-		{[]string{"sys", "getcwd"}, "EPERM"},          // the profile's own rule
-		{[]string{"sys", "keyctl"}, "ok"},             // refused by the default filter, not by this one
-		{[]string{"sys", "getpid"}, "ok"},             // the profile's default action
-		{[]string{"tty-ioctl", "tiocsti"}, "EPERM"},   // sbx's own rule, kept
-		{[]string{"tty-ioctl", "tioclinux"}, "EPERM"}, // likewise
+		{[]string{"sys", "getcwd"}, "EPERM"},             // the profile's own rule
+		{[]string{"sys", "personality_set"}, "EPERM"},    // its rule with an argument condition
+		{[]string{"sys", "personality_query"}, "ok"},     // which another argument does not meet
+		{[]string{"sys", "keyctl"}, "ok"},                // refused by the default filter, not by this one
+		{[]string{"sys", "getpid"}, "ok"},                // the profile's default action
+		{[]string{"tty-ioctl", "tiocsti"}, "EPERM"},      // sbx's own rule, kept
+		{[]string{"tty-ioctl", "tiocsti-high"}, "EPERM"}, // likewise
+		{[]string{"tty-ioctl", "tioclinux"}, "EPERM"},    // likewise
 	} {
 		t.Run(strings.Join(tc.verb, " "), func(t *testing.T) {
 			t.Parallel()
