@@ -13,35 +13,52 @@ import (
 const chelperName = "chelper"
 
 // chelperSource does what Go cannot do portably: system calls through the
-// other two ABIs of an x86-64 kernel. Each verb calls getpid and prints
-// "ok" when the call returned this process's id, or the errno's name.
+// other two ABIs of an x86-64 kernel (int80, x32: getpid, "ok" when it
+// returned this process's id), and one call from a single-threaded
+// process that exits right after it (keyctl). Each verb prints "ok" or
+// the errno's name.
 const chelperSource = `#define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-int main(int argc, char **argv) {
-	long r;
-	if (argc != 2) {
-		fprintf(stderr, "usage: chelper int80|x32\n");
-		return 2;
-	}
-	if (strcmp(argv[1], "int80") == 0) {
-		/* getpid is 20 in the i386 table; the compat entry zeroes r8-r11 */
-		__asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory", "r8", "r9", "r10", "r11");
-	} else if (strcmp(argv[1], "x32") == 0) {
-		/* __X32_SYSCALL_BIT | 39, getpid in the x32 table */
-		__asm__ volatile("syscall" : "=a"(r) : "a"(0x40000000L | 39) : "memory", "rcx", "r11");
-	} else {
-		fprintf(stderr, "chelper: unknown verb %s\n", argv[1]);
-		return 2;
-	}
-	if (r == (long)getpid()) {
+static void report(long r, int ok) {
+	if (ok) {
 		puts("ok");
 	} else if (r < 0 && r > -4096 && strerrorname_np((int)-r) != NULL) {
 		puts(strerrorname_np((int)-r));
 	} else {
 		printf("unexpected %ld\n", r);
+	}
+}
+
+int main(int argc, char **argv) {
+	long r;
+	if (argc != 2) {
+		fprintf(stderr, "usage: chelper int80|x32|keyctl\n");
+		return 2;
+	}
+	if (strcmp(argv[1], "int80") == 0) {
+		/* getpid is 20 in the i386 table; the compat entry zeroes r8-r11 */
+		__asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory", "r8", "r9", "r10", "r11");
+		report(r, r == (long)getpid());
+	} else if (strcmp(argv[1], "x32") == 0) {
+		/* __X32_SYSCALL_BIT | 39, getpid in the x32 table */
+		__asm__ volatile("syscall" : "=a"(r) : "a"(0x40000000L | 39) : "memory", "rcx", "r11");
+		report(r, r == (long)getpid());
+	} else if (strcmp(argv[1], "keyctl") == 0) {
+		/* KEYCTL_GET_KEYRING_ID of KEY_SPEC_SESSION_KEYRING, by a single
+		   thread that exits right after: the last thing it does */
+		r = syscall(SYS_keyctl, 0L, -3L, 0L);
+		if (r == -1) {
+			r = -errno;
+		}
+		report(r, r >= 0);
+	} else {
+		fprintf(stderr, "chelper: unknown verb %s\n", argv[1]);
+		return 2;
 	}
 	return 0;
 }
