@@ -327,7 +327,7 @@ func TestLogDenied(t *testing.T) {
 	t.Run("a refusal just before exit", func(t *testing.T) {
 		t.Parallel()
 		exe := requireCHelper(t)
-		const runs = 10
+		const runs = 20
 		lost := 0
 		var last result
 		for range runs {
