@@ -63,6 +63,7 @@ var (
 	helperDir  string // host directory holding this test binary
 	helperExe  string // the test binary's path inside a sandbox that binds helperDir at helperMount
 	processCwd string // the test process's working directory
+	chelperErr error  // why helperDir has no C helper (chelper_test.go), or nil
 )
 
 func TestMain(m *testing.M) {
@@ -94,6 +95,10 @@ func setupLocal() (cleanup func(), err error) {
 	helperExe = filepath.Join(helperMount, filepath.Base(exe))
 	if processCwd, err = os.Getwd(); err != nil {
 		return cleanup, fmt.Errorf("getwd: %w", err)
+	}
+	// As root, runAsTestUsers built it next to the copy of this binary.
+	if c := filepath.Join(helperDir, chelperName); !fileExists(c) {
+		chelperErr = buildCHelper(c)
 	}
 	if bin := os.Getenv(binEnv); bin != "" {
 		sbxBin, err = filepath.Abs(bin)
@@ -159,6 +164,10 @@ func runAsTestUsers() int {
 		if err := os.Chmod(sbxCopy, 0o755); err != nil {
 			return fail(err)
 		}
+	}
+
+	if err := buildCHelper(filepath.Join(dir, chelperName)); err != nil {
+		fmt.Printf("=== harness: no C helper, the tests that need it skip: %v\n", err)
 	}
 
 	pass, run, skip := testFlags()
@@ -624,4 +633,19 @@ func requireMapped(t *testing.T) {
 	if _, ok := firstSubID(t, "/etc/subgid"); !ok {
 		mustRun(t, "the current user has no range in /etc/subgid")
 	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// requireCHelper skips unless the C helper was built; it runs as
+// helperMount/chelper inside a sandbox made with helperFlags.
+func requireCHelper(t *testing.T) string {
+	t.Helper()
+	if chelperErr != nil {
+		mustRun(t, "no C helper: "+chelperErr.Error())
+	}
+	return filepath.Join(helperMount, chelperName)
 }

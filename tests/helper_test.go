@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -168,6 +169,21 @@ func helperMain(args []string) int {
 			return 2
 		}
 		err = os.Lchown(args[0], uid, gid)
+	case "sys": // sys NAME: one raw system call, see rawCall
+		if !need(1) {
+			return 2
+		}
+		known, e := rawCall(args[0])
+		if !known {
+			fmt.Fprintf(os.Stderr, "helper sys: unknown call %q\n", args[0])
+			return 2
+		}
+		err = e
+	case "tty-ioctl": // tty-ioctl tiocsti|tiocsti-high|tioclinux: on a pty of our own, see ttyIoctl
+		if !need(1) {
+			return 2
+		}
+		return ttyIoctl(args[0])
 	default:
 		fmt.Fprintf(os.Stderr, "helper: unknown verb %q\n", verb)
 		return 2
@@ -247,4 +263,184 @@ func loopback() error {
 		return fmt.Errorf("read %q, want %q", b, "x")
 	}
 	return nil
+}
+
+// rawCall makes the system call name (a syscall(2) name, or one of the
+// variants below) with arguments chosen so that, without a seccomp filter,
+// it succeeds harmlessly or fails with an errno other than ENOSYS; it never
+// creates a process in this one and never changes the mount tree where it
+// could succeed. known is false for a name it does not know.
+func rawCall(name string) (known bool, err error) {
+	errnoErr := func(e unix.Errno) error {
+		if e != 0 {
+			return e
+		}
+		return nil
+	}
+	closeFD := func(fd int, err error) error {
+		if err == nil {
+			unix.Close(fd)
+		}
+		return err
+	}
+	str := func(s string) uintptr { // a NUL-terminated copy that stays alive: the helper exits soon
+		p, perr := unix.BytePtrFromString(s)
+		if perr != nil {
+			panic(perr)
+		}
+		return uintptr(unsafe.Pointer(p))
+	}
+	fdcwd := unix.AT_FDCWD
+	atFDCWD := uintptr(fdcwd) // sign-extended, as libc passes it
+	switch name {
+	case "getpid":
+		unix.Getpid()
+	case "getcwd":
+		_, err = unix.Getcwd(make([]byte, unix.PathMax))
+	case "clone3": // a size below CLONE_ARGS_SIZE_VER0: EINVAL before any process exists
+		var args [11]uint64
+		_, _, e := unix.RawSyscall(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&args)), 1, 0)
+		err = errnoErr(e)
+	case "open_tree": // a detached handle on "/", no clone: needs no privilege
+		err = closeFD(unix.OpenTree(unix.AT_FDCWD, "/", unix.O_CLOEXEC))
+	case "open_tree_attr": // Linux 6.15
+		r, _, e := unix.Syscall6(unix.SYS_OPEN_TREE_ATTR, atFDCWD, str("/"), unix.O_CLOEXEC, 0, 0, 0)
+		err = closeFD(int(r), errnoErr(e))
+	case "fsopen":
+		err = closeFD(unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC))
+	case "fspick":
+		err = closeFD(unix.Fspick(unix.AT_FDCWD, "/", unix.FSPICK_CLOEXEC))
+	case "move_mount": // no descriptors: EPERM or EBADF
+		err = unix.MoveMount(-1, "", -1, "", 0)
+	case "fsconfig": // no descriptor: EBADF
+		_, _, e := unix.Syscall6(unix.SYS_FSCONFIG, ^uintptr(0), unix.FSCONFIG_CMD_CREATE, 0, 0, 0, 0)
+		err = errnoErr(e)
+	case "fsmount": // no descriptor: EPERM or EBADF
+		err = closeFD(unix.Fsmount(-1, unix.FSMOUNT_CLOEXEC, 0))
+	case "mount_setattr": // size 0: EINVAL
+		_, _, e := unix.Syscall6(unix.SYS_MOUNT_SETATTR, ^uintptr(0), str(""), 0, 0, 0, 0)
+		err = errnoErr(e)
+	case "mount":
+		err = unix.Mount("none", "/tmp", "tmpfs", 0, "")
+	case "umount2":
+		err = unix.Unmount("/tmp", unix.MNT_DETACH)
+	case "pivot_root":
+		err = unix.PivotRoot("/", "/")
+	case "chroot":
+		err = unix.Chroot("/")
+	case "unshare_newns":
+		err = unix.Unshare(unix.CLONE_NEWNS)
+	case "unshare_newuser": // unshare(2) in the single-threaded child between fork and exec
+		cmd := exec.Command("/bin/true")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWUSER}
+		err = cmd.Run()
+	case "keyctl":
+		_, err = unix.KeyctlInt(unix.KEYCTL_GET_KEYRING_ID, unix.KEY_SPEC_SESSION_KEYRING, 0, 0, 0)
+	case "add_key":
+		_, err = unix.AddKey("user", "sbx-test", []byte("x"), unix.KEY_SPEC_PROCESS_KEYRING)
+	case "request_key": // no callout (NULL): ENOKEY without an upcall
+		_, _, e := unix.Syscall6(unix.SYS_REQUEST_KEY, str("user"), str("sbx-test-no-such-key"), 0, 0, 0, 0)
+		err = errnoErr(e)
+	case "bpf": // an all-zero BPF_MAP_CREATE
+		var attr [128]byte
+		r, _, e := unix.Syscall(unix.SYS_BPF, unix.BPF_MAP_CREATE, uintptr(unsafe.Pointer(&attr)), uintptr(len(attr)))
+		err = closeFD(int(r), errnoErr(e))
+	case "perf_event_open": // this task's clock, user space only: allowed by perf_event_paranoid 2
+		attr := unix.PerfEventAttr{
+			Type:   unix.PERF_TYPE_SOFTWARE,
+			Config: unix.PERF_COUNT_SW_TASK_CLOCK,
+			Size:   uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
+			Bits:   unix.PerfBitDisabled | unix.PerfBitExcludeKernel | unix.PerfBitExcludeHv,
+		}
+		err = closeFD(unix.PerfEventOpen(&attr, 0, -1, -1, unix.PERF_FLAG_FD_CLOEXEC))
+	case "userfaultfd": // UFFD_USER_MODE_ONLY: allowed with vm.unprivileged_userfaultfd 0
+		const uffdUserModeOnly = 1
+		r, _, e := unix.Syscall(unix.SYS_USERFAULTFD, uffdUserModeOnly|unix.O_CLOEXEC, 0, 0)
+		err = closeFD(int(r), errnoErr(e))
+	case "personality_query": // 0xffffffff reads the persona
+		_, _, e := unix.Syscall(unix.SYS_PERSONALITY, 0xffffffff, 0, 0)
+		err = errnoErr(e)
+	case "personality_set": // ADDR_NO_RANDOMIZE, as gdb asks
+		const addrNoRandomize = 0x0040000
+		_, _, e := unix.Syscall(unix.SYS_PERSONALITY, addrNoRandomize, 0, 0)
+		err = errnoErr(e)
+	case "kexec_load":
+		_, _, e := unix.Syscall6(unix.SYS_KEXEC_LOAD, 0, 0, 0, 0, 0, 0)
+		err = errnoErr(e)
+	case "init_module":
+		err = unix.InitModule(nil, "")
+	case "finit_module":
+		err = unix.FinitModule(-1, "", 0)
+	case "delete_module":
+		err = unix.DeleteModule("sbx_no_such_module", 0)
+	case "open_by_handle_at": // a made-up handle (8 bytes, type 1) below the cwd's mount
+		var handle [16]byte
+		handle[0], handle[4] = 8, 1
+		r, _, e := unix.Syscall(unix.SYS_OPEN_BY_HANDLE_AT, atFDCWD, uintptr(unsafe.Pointer(&handle)), unix.O_RDONLY)
+		err = closeFD(int(r), errnoErr(e))
+	default:
+		return false, nil
+	}
+	return true, err
+}
+
+// ttyIoctl opens a new pseudo-terminal from the sandbox's devpts, makes it
+// the controlling terminal of this process (a session leader without
+// one: stdin is not a terminal), checks that it is, and issues on it the
+// ioctl named by which: tiocsti, tiocsti-high (TIOCSTI with bits set above
+// the 32 the kernel reads, CVE-2019-10063) or tioclinux. It prints the
+// ioctl's result, or "setup ..." and exits 3 when the terminal cannot be made.
+func ttyIoctl(which string) int {
+	arg := byte('#') // the character to push
+	var cmd uintptr
+	switch which {
+	case "tiocsti":
+		cmd = unix.TIOCSTI
+	case "tiocsti-high":
+		cmd = uintptr(unix.TIOCSTI) | 1<<32
+	case "tioclinux":
+		cmd, arg = unix.TIOCLINUX, 12 // TIOCL_GETFGCONSOLE, a query
+	default:
+		fmt.Fprintf(os.Stderr, "helper tty-ioctl: unknown ioctl %q\n", which)
+		return 2
+	}
+	setup := func(op string, err error) int {
+		fmt.Printf("setup %s: %s\n", op, errName(err))
+		return 3
+	}
+	ptmx, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return setup("open /dev/ptmx", err)
+	}
+	if err := unix.IoctlSetPointerInt(ptmx, unix.TIOCSPTLCK, 0); err != nil {
+		return setup("unlockpt", err)
+	}
+	n, err := unix.IoctlGetInt(ptmx, unix.TIOCGPTN)
+	if err != nil {
+		return setup("ptsname", err)
+	}
+	// sbx's payload is a session leader already: then setsid fails (EPERM) and nothing changes.
+	unix.Setsid()
+	// Without O_NOCTTY, the pts becomes the controlling terminal of a session leader without one.
+	pts, err := unix.Open("/dev/pts/"+strconv.Itoa(n), unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return setup("open the pts", err)
+	}
+	if err := unix.IoctlSetInt(pts, unix.TIOCSCTTY, 0); err != nil {
+		return setup("TIOCSCTTY", err)
+	}
+	sid, err := unix.IoctlGetInt(pts, unix.TIOCGSID)
+	if err != nil {
+		return setup("TIOCGSID", err)
+	}
+	if own, _ := unix.Getsid(0); sid != own {
+		return setup("controlling terminal", fmt.Errorf("the pts belongs to session %d, not %d", sid, own))
+	}
+	_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(pts), cmd, uintptr(unsafe.Pointer(&arg)))
+	if e != 0 {
+		fmt.Println(errName(e))
+	} else {
+		fmt.Println("ok")
+	}
+	return 0
 }

@@ -1,0 +1,89 @@
+package tests
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+)
+
+// chelperName is the C helper's file name, next to the test binary.
+const chelperName = "chelper"
+
+// chelperSource does what Go cannot do portably: system calls through the
+// other two ABIs of an x86-64 kernel (int80, x32: getpid, "ok" when it
+// returned this process's id), and one call from a single-threaded
+// process that exits right after it (keyctl). Each verb prints "ok" or
+// the errno's name.
+const chelperSource = `#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static void report(long r, int ok) {
+	if (ok) {
+		puts("ok");
+	} else if (r < 0 && r > -4096 && strerrorname_np((int)-r) != NULL) {
+		puts(strerrorname_np((int)-r));
+	} else {
+		printf("unexpected %ld\n", r);
+	}
+}
+
+int main(int argc, char **argv) {
+	long r;
+	if (argc != 2) {
+		fprintf(stderr, "usage: chelper int80|x32|keyctl\n");
+		return 2;
+	}
+	if (strcmp(argv[1], "int80") == 0) {
+		/* getpid is 20 in the i386 table; the compat entry zeroes r8-r11 */
+		__asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory", "r8", "r9", "r10", "r11");
+		report(r, r == (long)getpid());
+	} else if (strcmp(argv[1], "x32") == 0) {
+		/* __X32_SYSCALL_BIT | 39, getpid in the x32 table */
+		__asm__ volatile("syscall" : "=a"(r) : "a"(0x40000000L | 39) : "memory", "rcx", "r11");
+		report(r, r == (long)getpid());
+	} else if (strcmp(argv[1], "keyctl") == 0) {
+		/* KEYCTL_GET_KEYRING_ID of KEY_SPEC_SESSION_KEYRING, by a single
+		   thread that exits right after: the last thing it does */
+		r = syscall(SYS_keyctl, 0L, -3L, 0L);
+		if (r == -1) {
+			r = -errno;
+		}
+		report(r, r >= 0);
+	} else {
+		fprintf(stderr, "chelper: unknown verb %s\n", argv[1]);
+		return 2;
+	}
+	return 0;
+}
+`
+
+// buildCHelper compiles chelperSource into out (mode 0755) with gcc.
+func buildCHelper(out string) error {
+	if runtime.GOARCH != "amd64" {
+		return errors.New("the C helper is for x86-64 only")
+	}
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		return fmt.Errorf("%w (install gcc and libc6-dev)", err)
+	}
+	dir, err := os.MkdirTemp("", "sbx-chelper-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	src := filepath.Join(dir, "chelper.c")
+	if err := os.WriteFile(src, []byte(chelperSource), 0o644); err != nil {
+		return err
+	}
+	if b, err := exec.Command(gcc, "-O2", "-Wall", "-o", out, src).CombinedOutput(); err != nil {
+		return fmt.Errorf("gcc: %w\n%s", err, b)
+	}
+	return os.Chmod(out, 0o755)
+}
