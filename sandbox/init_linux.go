@@ -144,10 +144,12 @@ func initMain(fd int) int {
 			return fail("", err)
 		}
 	}
-	// Landlock's rules are opened on the view as it now stands.
+	// Landlock's rules are opened on the view as it now stands, with
+	// the payload's descriptors.
+	files := payloadFiles(&p, tty)
 	llfd := -1
 	if p.Security.Landlock.Enabled {
-		if llfd, err = landlockRuleset(p.Security.Landlock); err != nil {
+		if llfd, err = landlockRuleset(p.Security.Landlock, files); err != nil {
 			return fail("", err)
 		}
 	}
@@ -156,7 +158,7 @@ func initMain(fd int) int {
 		return fail("", err)
 	}
 	var r reaper
-	pid, listener, err := startPayload(&p, sp, tty, flt)
+	pid, listener, err := startPayload(&p, sp, files, tty, flt)
 	if tty != nil {
 		tty.Close() // the payload's now, and the launcher has the master
 	}
@@ -267,6 +269,28 @@ func loopbackUp() error {
 	return unix.IoctlIfreq(s, unix.SIOCSIFFLAGS, ifr)
 }
 
+// payloadFiles is the payload's descriptor table: files[i] becomes its
+// descriptor i (-1: closed).
+func payloadFiles(p *policy.Plan, tty *os.File) []int {
+	files := []int{0, 1, 2}
+	if tty != nil {
+		files[0] = int(tty.Fd())
+		if p.PTY.Stdout {
+			files[1] = int(tty.Fd())
+		}
+		if p.PTY.Stderr {
+			files[2] = int(tty.Fd())
+		}
+	}
+	for _, fd := range p.KeepFDs {
+		for len(files) <= fd {
+			files = append(files, -1)
+		}
+		files[fd] = fd
+	}
+	return files
+}
+
 // startPayload forks and execs the payload from the spawner's thread,
 // with no Go code in between. Without --root it runs in the sandbox's
 // user namespace as the caller, whose exec leaves it no permitted,
@@ -279,8 +303,8 @@ func loopbackUp() error {
 // stderr where the plan says, are tty's slave, the controlling terminal
 // of pid1's session (payloadTerminal), and the payload starts in a
 // process group of its own in that terminal's foreground.
-func startPayload(p *policy.Plan, sp *spawner, tty *os.File, flt *filter) (int, *os.File, error) {
-	a := &spawnAttr{argv: p.Argv, env: p.Env, setsid: p.Security.NewSession, ctty: -1, fgTTY: -1, filter: flt}
+func startPayload(p *policy.Plan, sp *spawner, files []int, tty *os.File, flt *filter) (int, *os.File, error) {
+	a := &spawnAttr{argv: p.Argv, env: p.Env, files: files, setsid: p.Security.NewSession, ctty: -1, fgTTY: -1, filter: flt}
 	if flt != nil {
 		a.wantNotification = flt.notify
 	}
@@ -289,24 +313,10 @@ func startPayload(p *policy.Plan, sp *spawner, tty *os.File, flt *filter) (int, 
 		a.uidMap, a.gidMap = p.Identity.NestedUIDMap, p.Identity.NestedGIDMap
 		a.setgroups = p.Identity.Helpers
 	}
-	a.files = []int{0, 1, 2}
 	if tty != nil {
 		// The child takes the terminal's foreground with its signals
 		// blocked (no SIGTTOU).
 		a.setsid, a.fgTTY = false, int(tty.Fd())
-		a.files[0] = int(tty.Fd())
-		if p.PTY.Stdout {
-			a.files[1] = int(tty.Fd())
-		}
-		if p.PTY.Stderr {
-			a.files[2] = int(tty.Fd())
-		}
-	}
-	for _, fd := range p.KeepFDs {
-		for len(a.files) <= fd {
-			a.files = append(a.files, -1)
-		}
-		a.files[fd] = fd
 	}
 	if p.Security.CheckFDs {
 		if err := checkDescriptors(a.files); err != nil {

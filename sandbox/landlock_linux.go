@@ -65,7 +65,13 @@ func llAccess(class string) (uint64, error) {
 // (after pivot_root, before the payload runs). A rule's path that the
 // view does not have (an optional mount skipped, a mount covered by a
 // later one) is left out.
-func landlockRuleset(l policy.Landlock) (int, error) {
+//
+// The files and devices among the payload's descriptors (stdin from a
+// file, stdout to /dev/null) get a rule each for what their descriptor
+// was opened for: so /dev/stdout and /proc/self/fd/N reopen them as
+// scripts do, but no wider (a file given for reading is not reopened
+// for writing, around its mount's read-only flag or its open mode).
+func landlockRuleset(l policy.Landlock, files []int) (int, error) {
 	handled := llHandled(l.ABI)
 	attr := ll.RulesetAttr{HandledAccessFS: handled}
 	if l.Scoped {
@@ -103,6 +109,35 @@ func landlockRuleset(l policy.Landlock) (int, error) {
 		if err != nil {
 			unix.Close(fd)
 			return -1, fmt.Errorf("landlock rule %s (%s): %w", r.Path, r.Access, err)
+		}
+	}
+	for _, f := range files {
+		if f < 0 {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(f, &st); err != nil {
+			continue
+		}
+		if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG && t != unix.S_IFCHR {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(f), unix.F_GETFL, 0)
+		if err != nil || flags&unix.O_PATH != 0 {
+			continue
+		}
+		var access uint64
+		switch flags & unix.O_ACCMODE {
+		case unix.O_RDONLY:
+			access = llReadFile
+		case unix.O_WRONLY:
+			access = llWrite | ll.AccessFSTruncate
+		case unix.O_RDWR:
+			access = llReadFile | llWrite | ll.AccessFSTruncate
+		}
+		if err := ll.LandlockAddPathBeneathRule(fd, &ll.PathBeneathAttr{AllowedAccess: access & handled, ParentFd: f}, 0); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("landlock rule for descriptor %d: %w", f, err)
 		}
 	}
 	return fd, nil

@@ -154,10 +154,10 @@ func loadProfile(s policy.Seccomp) (*specs.LinuxSeccomp, error) {
 	rs := &specs.Spec{Process: &specs.Process{Capabilities: &specs.LinuxCapabilities{}}}
 	sp, err := mobyseccomp.LoadProfile(s.JSON, rs)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.Path, err)
+		return nil, err
 	}
 	if sp == nil {
-		return nil, fmt.Errorf("%s: no defaultAction and no syscalls: use --seccomp unconfined for no filter", s.Path)
+		return nil, errors.New("no defaultAction and no syscalls: use --seccomp unconfined for no filter")
 	}
 	return sp, nil
 }
@@ -176,13 +176,57 @@ func buildFilter(s policy.Seccomp) (*filter, error) {
 		}
 		sp, err = defaultProfile()
 	case policy.SeccompProfile:
-		sp, err = loadProfile(s)
+		f, err := profileFilter(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", s.Path, err)
+		}
+		return f, nil
 	default:
 		return nil, fmt.Errorf("seccomp mode %q", s.Mode)
 	}
 	if err != nil {
 		return nil, err
 	}
+	return compileFilter(sp, s.LogDenied)
+}
+
+// CheckSeccomp compiles the plan's filter, for the errors of a profile
+// file to come before anything runs (and with --dry-run).
+func CheckSeccomp(s policy.Seccomp) error {
+	_, err := buildFilter(s)
+	return err
+}
+
+// profileFilter compiles a profile file's filter, and refuses one under
+// which nothing could start: the spawner's last calls (execve, and on
+// failure write and exit_group) must be allowed.
+func profileFilter(s policy.Seccomp) (*filter, error) {
+	sp, err := loadProfile(s)
+	if err != nil {
+		return nil, err
+	}
+	f, err := compileFilter(sp, s.LogDenied)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"execve", "exit_group", "write"} {
+		nr, err := libseccomp.GetSyscallFromNameByArch(name, f.arch)
+		if err != nil {
+			return nil, err
+		}
+		act, err := runBPF(f.real, &seccompData{NR: int32(nr), Arch: auditArches[runtime.GOARCH]})
+		if err != nil {
+			return nil, err
+		}
+		if a := act & unix.SECCOMP_RET_ACTION_FULL; a != unix.SECCOMP_RET_ALLOW && a != unix.SECCOMP_RET_LOG {
+			return nil, fmt.Errorf("the profile refuses %s, which sbx needs to start the command", name)
+		}
+	}
+	return f, nil
+}
+
+// compileFilter compiles sp for the native architecture.
+func compileFilter(sp *specs.LinuxSeccomp, notify bool) (*filter, error) {
 	arch, err := libseccomp.GetNativeArch()
 	if err != nil {
 		return nil, err
@@ -191,12 +235,12 @@ func buildFilter(s policy.Seccomp) (*filter, error) {
 	if !ok {
 		return nil, fmt.Errorf("no AUDIT_ARCH known for %s", runtime.GOARCH)
 	}
-	f := &filter{arch: arch, notify: s.LogDenied}
+	f := &filter{arch: arch, notify: notify}
 	if f.real, err = compile(sp, arch, audit, false); err != nil {
 		return nil, err
 	}
 	f.prog = f.real
-	if s.LogDenied {
+	if notify {
 		if f.prog, err = compile(sp, arch, audit, true); err != nil {
 			return nil, err
 		}

@@ -172,12 +172,14 @@ func serveDenied(listener *os.File, f *filter, ctl *conn) {
 		if act, err := runBPF(f.real, &req.Data); err == nil && act&unix.SECCOMP_RET_ACTION_FULL == unix.SECCOMP_RET_ERRNO {
 			errno = unix.Errno(act & unix.SECCOMP_RET_DATA)
 		}
-		resp := seccompNotifResp{ID: req.ID, Error: -int32(errno)}
-		unix.Syscall(unix.SYS_IOCTL, fd, unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(&resp)))
-
-		seen[req.Data.NR]++
+		// The line goes before the answer: once answered, the caller
+		// may exit, and the sandbox end, before a late line is sent.
 		name := f.syscallName(req.Data.NR)
+		seen[req.Data.NR]++
 		switch n := seen[req.Data.NR]; {
+		case name == "clone3" && errno == unix.ENOSYS:
+			// libc tries clone3 at every thread and falls back to
+			// clone when told ENOSYS, as the filter means it to.
 		case n <= maxDeniedLines:
 			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", req.PID))
 			ctl.send(message{Type: msgDenied, Text: fmt.Sprintf("%s by %s (pid %d): %s",
@@ -185,6 +187,8 @@ func serveDenied(listener *os.File, f *filter, ctl *conn) {
 		case n == maxDeniedLines+1:
 			ctl.send(message{Type: msgDenied, Text: fmt.Sprintf("%s: further refusals not shown", name)})
 		}
+		resp := seccompNotifResp{ID: req.ID, Error: -int32(errno)}
+		unix.Syscall(unix.SYS_IOCTL, fd, unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(&resp)))
 	}
 }
 

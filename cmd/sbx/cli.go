@@ -251,6 +251,10 @@ func run(args []string) int {
 		warn("--no-limits: running without the limits of the profiles")
 	}
 	if o.dryRun {
+		// A profile file's errors come now, as they would at a run.
+		if err := sandbox.CheckSeccomp(plan.Security.Seccomp); err != nil {
+			return fail(fmt.Errorf("run: --seccomp: %w", err))
+		}
 		if o.json {
 			b, err := plan.JSON()
 			if err != nil {
