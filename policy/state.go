@@ -21,7 +21,8 @@ func StateDir(runtimeDir string) string {
 // StateDir/ID/state.json, for sbx ps, stop and exec.
 type State struct {
 	ID       string    `json:"id"`
-	PID      int       `json:"pid"` // sbx run's, on the host
+	PID      int       `json:"pid"`      // sbx run's, on the host
+	InitPID  int       `json:"init_pid"` // the sandbox's PID 1, on the host
 	Started  time.Time `json:"started"`
 	Argv     []string  `json:"argv"`
 	Cwd      string    `json:"cwd"`
@@ -34,10 +35,11 @@ type State struct {
 	Cgroup string `json:"cgroup,omitempty"`
 }
 
-// NewState is the record of plan p as sandbox id, started at t by pid.
-func NewState(p *Plan, id string, pid int, t time.Time, cgroup string) State {
+// NewState is the record of plan p as sandbox id, started at t by pid,
+// with PID 1 initPID.
+func NewState(p *Plan, id string, pid, initPID int, t time.Time, cgroup string) State {
 	return State{
-		ID: id, PID: pid, Started: t, Argv: slices.Clone(p.Argv), Cwd: p.Cwd,
+		ID: id, PID: pid, InitPID: initPID, Started: t, Argv: slices.Clone(p.Argv), Cwd: p.Cwd,
 		Profiles: slices.Clone(p.Profiles), Root: p.Identity.Root, Net: p.Net,
 		Limits: p.Limits, Cgroup: cgroup,
 	}

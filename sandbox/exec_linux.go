@@ -10,6 +10,8 @@ package sandbox
 //
 //	client → init   msgExec         argv, env, cwd; its stdin, stdout and
 //	                                stderr as SCM_RIGHTS
+//	init → client   msgPTY          when asked: a pseudo-terminal's master
+//	client → init   msgPTYReady     it has the client's settings and size
 //	init → client   msgExecStarted  the command runs (its pid inside)
 //	init → client   msgExecFailed   it could not be executed (126, 127)
 //	init → client   msgError        it could not be started (125)
@@ -141,7 +143,7 @@ func (s *execServer) handle(c *conn) {
 		c.send(message{Type: msgError, Error: stageErr("init", "exec", errors.New("bad request"))})
 		return
 	}
-	a := &spawnAttr{argv: m.Argv, env: mergeEnv(s.plan.Env, m.Env), cwd: m.Cwd, files: fds, setsid: true, ctty: -1, fgTTY: -1, filter: s.filter}
+	a := &spawnAttr{argv: m.Argv, env: mergeEnv(s.plan.Env, m.Env), cwd: m.Cwd, files: slices.Clone(fds), setsid: true, ctty: -1, fgTTY: -1, filter: s.filter}
 	if a.cwd == "" {
 		a.cwd = s.plan.Cwd
 	}
@@ -156,6 +158,23 @@ func (s *execServer) handle(c *conn) {
 	if err := checkDescriptors(fds); err != nil {
 		c.send(message{Type: msgError, Error: stageErr("exec", "", err)})
 		return
+	}
+	if m.PTY != nil {
+		// As for the payload: a pseudo-terminal of the sandbox's, which
+		// sbx exec relays; the command leads its session on it.
+		tty, err := openTerminal(c, func() message { m, _ := c.recv(); return m })
+		if err != nil {
+			c.send(message{Type: msgError, Error: stageErr("exec", "", err)})
+			return
+		}
+		defer tty.Close()
+		a.files[0], a.ctty = int(tty.Fd()), 0
+		if m.PTY.Stdout {
+			a.files[1] = int(tty.Fd())
+		}
+		if m.PTY.Stderr {
+			a.files[2] = int(tty.Fd())
+		}
 	}
 	var listener *os.File
 	pid, status, err := s.reaper.start(func() (pid int, err error) {

@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"sbx/policy"
 )
 
 // Messages of the launcher ⇄ pid1 and pid1 ⇄ exec protocols, one JSON
@@ -50,6 +52,8 @@ type message struct {
 	Env  []string `json:"env,omitempty"`
 	Cwd  string   `json:"cwd,omitempty"`
 	PID  int      `json:"pid,omitempty"`
+	// PTY asks for a pseudo-terminal of the sandbox's (as plan.PTY).
+	PTY *policy.PTY `json:"pty,omitempty"`
 }
 
 // wireFilter is a compiled seccomp filter on its way to init: programs

@@ -107,8 +107,33 @@ func makeRaw(t unix.Termios) unix.Termios {
 
 // payloadTerminal, in init, opens a pseudo-terminal in the view's
 // /dev/pts, hands its master to the launcher and waits until the
-// launcher has given it the caller's settings. It returns the slave.
+// launcher has given it the caller's settings. It returns the slave,
+// now init's controlling terminal.
 func payloadTerminal(ctl *conn, acks <-chan message) (*os.File, error) {
+	slave, err := openTerminal(ctl, func() message { return <-acks })
+	if err != nil {
+		return nil, err
+	}
+	// init leads the terminal's session, so that the payload's process
+	// group has a parent in its session and a different group: it is not
+	// orphaned, and the terminal's Ctrl-Z stops it (an orphaned group
+	// ignores SIGTSTP, SIGTTIN and SIGTTOU; POSIX, "orphaned process group").
+	if _, err := unix.Setsid(); err != nil {
+		slave.Close()
+		return nil, opErr("setsid")(err)
+	}
+	if err := unix.IoctlSetInt(int(slave.Fd()), unix.TIOCSCTTY, 0); err != nil {
+		slave.Close()
+		return nil, opErr("take the pseudo-terminal as controlling terminal")(err)
+	}
+	return slave, nil
+}
+
+// openTerminal opens a pseudo-terminal in the view's /dev/pts, passes
+// its master to the other end of c (the launcher, or sbx exec) and waits
+// (ready) until that end has given it the caller's settings. It returns
+// the slave.
+func openTerminal(c *conn, ready func() message) (*os.File, error) {
 	m, err := unix.Open("/dev/pts/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, opErr("open /dev/pts/ptmx")(err)
@@ -123,25 +148,13 @@ func payloadTerminal(ctl *conn, acks <-chan message) (*os.File, error) {
 		return nil, opErr("open the pseudo-terminal's slave")(e)
 	}
 	slave := os.NewFile(s, "sbx-pty-slave")
-	if err := ctl.sendFD(message{Type: msgPTY}, m); err != nil {
+	if err := c.sendFD(message{Type: msgPTY}, m); err != nil {
 		slave.Close()
-		return nil, opErr("pass the pseudo-terminal to the launcher")(err)
+		return nil, opErr("pass the pseudo-terminal on")(err)
 	}
-	if a := <-acks; a.Type != msgPTYReady {
+	if a := ready(); a.Type != msgPTYReady {
 		slave.Close()
-		return nil, opErr("pass the pseudo-terminal to the launcher")(fmt.Errorf("unexpected message %q", a.Type))
-	}
-	// init leads the terminal's session, so that the payload's process
-	// group has a parent in its session and a different group: it is not
-	// orphaned, and the terminal's Ctrl-Z stops it (an orphaned group
-	// ignores SIGTSTP, SIGTTIN and SIGTTOU; POSIX, "orphaned process group").
-	if _, err := unix.Setsid(); err != nil {
-		slave.Close()
-		return nil, opErr("setsid")(err)
-	}
-	if err := unix.IoctlSetInt(int(s), unix.TIOCSCTTY, 0); err != nil {
-		slave.Close()
-		return nil, opErr("take the pseudo-terminal as controlling terminal")(err)
+		return nil, opErr("pass the pseudo-terminal on")(fmt.Errorf("unexpected message %q", a.Type))
 	}
 	return slave, nil
 }

@@ -277,7 +277,7 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 					if cg != nil {
 						leaf = cg.tree.Sandbox
 					}
-					if err := rec.publish(policy.NewState(p, rec.id, os.Getpid(), start, leaf)); err != nil {
+					if err := rec.publish(policy.NewState(p, rec.id, os.Getpid(), pid, start, leaf)); err != nil {
 						warn("this sandbox is not recorded for sbx ps, stop and exec: " + err.Error())
 					}
 				}
@@ -364,6 +364,10 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		return &out, nil
 	case stageErr != nil:
 		return nil, stageErr
+	case !ended && running && done.ws.Signaled() && done.ws.Signal() == unix.SIGKILL:
+		// Someone killed the sandbox's PID 1 (sbx stop after its grace,
+		// kill -9): the payload died with it, as if killed itself.
+		out.Signal = int(unix.SIGKILL)
 	case !ended:
 		return nil, fmt.Errorf("init: exited unexpectedly (%s)", describe(done.ws))
 	}

@@ -220,34 +220,48 @@ func Usage(st policy.State) policy.Usage {
 	return u
 }
 
-// Stop ends a sandbox as Ctrl-C would not but kill(1) would: SIGTERM to
-// its sbx run (which passes it to the payload), then, if it is still
-// there after grace, SIGKILL (which ends it all: the sandbox dies with
-// sbx run). It returns once the record is released.
+// Stop ends a sandbox as kill(1) would: SIGTERM to its sbx run, which
+// passes it to the payload; then, if the sandbox is still there after
+// grace, SIGKILL to its PID 1, which ends everything in it, and sbx run
+// reports 137 and cleans up as for any end. Only if sbx run itself does
+// not end then (it is stopped, say) is it killed too. Stop returns once
+// the record is released.
 func Stop(stateDir string, st policy.State, grace time.Duration) error {
-	dir := filepath.Join(stateDir, st.ID)
-	f, err := os.Open(filepath.Join(dir, stateFile))
+	gone := fmt.Errorf("sandbox %s: already gone", st.ID)
+	f, err := os.Open(filepath.Join(stateDir, st.ID, stateFile))
 	if err != nil {
-		return fmt.Errorf("sandbox %s: already gone", st.ID)
+		return gone
 	}
 	defer f.Close()
-	// The pid is checked against the lock once the pidfd pins it: a
+	// The pids are checked against the lock once pidfds pin them: a
 	// pid that was reused since is not signalled.
-	pidfd, err := unix.PidfdOpen(st.PID, 0)
+	run, err := unix.PidfdOpen(st.PID, 0)
 	if err != nil {
-		return fmt.Errorf("sandbox %s: already gone", st.ID)
+		return gone
 	}
-	defer unix.Close(pidfd)
+	defer unix.Close(run)
+	init := -1
+	if st.InitPID > 0 {
+		if init, err = unix.PidfdOpen(st.InitPID, 0); err == nil {
+			defer unix.Close(init)
+		}
+	}
 	if !locked(f) {
-		return fmt.Errorf("sandbox %s: already gone", st.ID)
+		return gone
 	}
-	if err := unix.PidfdSendSignal(pidfd, unix.SIGTERM, nil, 0); err != nil {
+	if err := unix.PidfdSendSignal(run, unix.SIGTERM, nil, 0); err != nil {
 		return fmt.Errorf("sandbox %s: %w", st.ID, err)
 	}
 	if waitUnlocked(f, grace) {
 		return nil
 	}
-	unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+	if init >= 0 {
+		unix.PidfdSendSignal(init, unix.SIGKILL, nil, 0)
+		if waitUnlocked(f, 5*time.Second) {
+			return nil
+		}
+	}
+	unix.PidfdSendSignal(run, unix.SIGKILL, nil, 0)
 	if waitUnlocked(f, 5*time.Second) {
 		return nil
 	}
@@ -279,8 +293,10 @@ func waitUnlocked(f *os.File, d time.Duration) bool {
 // Exec runs argv in the running sandbox st (see exec_linux.go) with this
 // process's stdin, stdout and stderr, passes on the signals sbx run
 // would, and returns how the command ended. env adds to the payload's
-// environment; cwd "" is the payload's working directory.
-func Exec(stateDir string, st policy.State, argv, env []string, cwd string) (*Outcome, error) {
+// environment; cwd "" is the payload's working directory. When stdin is
+// a terminal (and not noPTY), the command gets a pseudo-terminal of the
+// sandbox's that this process relays, as sbx run does.
+func Exec(stateDir string, st policy.State, argv, env []string, cwd string, noPTY bool) (*Outcome, error) {
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -290,7 +306,16 @@ func Exec(stateDir string, st policy.State, argv, env []string, cwd string) (*Ou
 	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: filepath.Join(stateDir, st.ID, execSocket)}); err != nil {
 		return nil, fmt.Errorf("sandbox %s: connect: %w", st.ID, err)
 	}
-	b, err := json.Marshal(message{Type: msgExec, Argv: argv, Env: env, Cwd: cwd})
+	req := message{Type: msgExec, Argv: argv, Env: env, Cwd: cwd}
+	var tty *terminal
+	if t := probeTerminal(); t.Stdin && !noPTY {
+		req.PTY = &policy.PTY{Stdout: t.Stdout, Stderr: t.Stderr}
+		if tty, err = newTerminal(req.PTY); err != nil {
+			return nil, err
+		}
+		defer tty.close() // after c.close: the caller's settings come back first
+	}
+	b, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
@@ -300,23 +325,42 @@ func Exec(stateDir string, st policy.State, argv, env []string, cwd string) (*Ou
 	sigc := make(chan os.Signal, 16)
 	signal.Notify(sigc, caught()...)
 	defer signal.Stop(sigc)
-	msgs := make(chan message)
+	type packet struct {
+		message
+		fd int
+	}
+	msgs := make(chan packet)
 	go func() {
 		defer close(msgs)
 		for {
-			m, err := c.recv()
+			m, fd, err := c.recvFD()
 			if err != nil {
 				return
 			}
-			msgs <- m
+			msgs <- packet{m, fd}
 		}
 	}()
 	started := false
 	var pending []unix.Signal
+	finish := func(out *Outcome, err error) (*Outcome, error) {
+		if tty != nil {
+			tty.drain()
+		}
+		return out, err
+	}
 	for {
 		select {
 		case s := <-sigc:
 			sig := s.(unix.Signal)
+			if tty != nil {
+				switch sig {
+				case unix.SIGWINCH:
+					tty.resize()
+					continue
+				case unix.SIGCONT:
+					tty.continued()
+				}
+			}
 			if !started {
 				pending = append(pending, sig)
 				continue
@@ -326,11 +370,26 @@ func Exec(stateDir string, st policy.State, argv, env []string, cwd string) (*Ou
 			switch {
 			case !ok && started:
 				// The sandbox ended under the command.
-				return &Outcome{Signal: int(unix.SIGKILL), SignalName: "SIGKILL", ExitCode: 128 + int(unix.SIGKILL)}, nil
+				return finish(&Outcome{Signal: int(unix.SIGKILL), SignalName: "SIGKILL", ExitCode: 128 + int(unix.SIGKILL)}, nil)
 			case !ok:
-				return nil, fmt.Errorf("sandbox %s: it ended, or refused the request", st.ID)
+				return finish(nil, fmt.Errorf("sandbox %s: it ended, or refused the request", st.ID))
+			}
+			if m.fd >= 0 && (m.Type != msgPTY || tty == nil) {
+				unix.Close(m.fd)
+				m.fd = -1
 			}
 			switch m.Type {
+			case msgPTY:
+				err := errors.New("sandbox passed no pseudo-terminal")
+				if m.fd >= 0 {
+					err = tty.attach(m.fd)
+				}
+				if err == nil {
+					err = c.send(message{Type: msgPTYReady})
+				}
+				if err != nil {
+					return finish(nil, err)
+				}
 			case msgExecStarted:
 				started = true
 				for _, sig := range pending {
@@ -338,19 +397,19 @@ func Exec(stateDir string, st policy.State, argv, env []string, cwd string) (*Ou
 				}
 				pending = nil
 			case msgExecFailed:
-				return nil, &ExecError{Code: m.ExitCode, Err: m.Text}
+				return finish(nil, &ExecError{Code: m.ExitCode, Err: m.Text})
 			case msgError:
 				if m.Error != nil {
-					return nil, m.Error
+					return finish(nil, m.Error)
 				}
-				return nil, errors.New("exec: failed")
+				return finish(nil, errors.New("exec: failed"))
 			case msgExited:
 				out := &Outcome{ExitCode: m.ExitCode, Signal: m.Signal, Core: m.Core}
 				if out.Signal != 0 {
 					out.SignalName = unix.SignalName(unix.Signal(out.Signal))
 					out.ExitCode = 128 + out.Signal
 				}
-				return out, nil
+				return finish(out, nil)
 			}
 		}
 	}

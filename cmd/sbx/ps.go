@@ -108,13 +108,14 @@ func stop(args []string) int {
 	return code
 }
 
-const execUsage = `Usage: sbx exec [--env K=V]... [--chdir DIR] ID [--] COMMAND [ARG...]
+const execUsage = `Usage: sbx exec [--env K=V]... [--chdir DIR] [--no-pty] ID [--] COMMAND [ARG...]
 
 Runs COMMAND inside the running sandbox ID: its namespaces, its view,
 its limits, its seccomp filter and Landlock rules, as its payload's
-user, with the payload's environment (plus --env). COMMAND gets this
-terminal's descriptors as they are, in a session of its own. The exit
-status is COMMAND's, as for sbx run; the sandbox ending first is 137.
+user, with the payload's environment (plus --env). When stdin is a
+terminal, COMMAND gets a pseudo-terminal of the sandbox's, relayed as
+sbx run does (--no-pty: this terminal's descriptors as they are). The
+exit status is COMMAND's, as for sbx run; the sandbox ending first is 137.
 `
 
 func execCmd(args []string) int {
@@ -123,6 +124,7 @@ func execCmd(args []string) int {
 	var chdir string
 	fs.Var(&listValue{dst: &env, check: policy.ParseEnv}, "env", "set `K=V` (repeatable)")
 	fs.StringVar(&chdir, "chdir", "", "working directory `DIR` inside (default: the payload's)")
+	noPTY := fs.Bool("no-pty", false, "give COMMAND this terminal as it is, not a pseudo-terminal of the sandbox's")
 	if done, code := parse(fs, args, execUsage); done {
 		return code
 	}
@@ -146,7 +148,7 @@ func execCmd(args []string) int {
 	if err != nil {
 		return fail(fmt.Errorf("exec: %w", err))
 	}
-	out, err := sandbox.Exec(dir, st, argv, env, chdir)
+	out, err := sandbox.Exec(dir, st, argv, env, chdir, *noPTY)
 	var ee *sandbox.ExecError
 	switch {
 	case errors.As(err, &ee):
