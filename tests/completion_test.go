@@ -87,7 +87,8 @@ func TestCompletionBash(t *testing.T) {
 		not   []string
 	}{
 		{"", []string{"sbx", "pro"}, []string{"profile"}, []string{"run"}},
-		{"", []string{"sbx", ""}, []string{"run", "profile", "doctor", "completion", "version", "help", "wrap", "shell-init"}, nil},
+		{"", []string{"sbx", ""}, []string{"run", "profile", "doctor", "completion", "version", "help", "wrap", "shell-init", "ps", "stop", "exec"}, nil},
+		{"", []string{"sbx", "ps", "--"}, []string{"--json", "--quiet"}, nil},
 		{"", []string{"sbx", "run", "--n"}, []string{"--net", "--no-pty", "--no-limits"}, []string{"--ro"}},
 		{"", []string{"sbx", "run", "--profile", "b"}, []string{"build", "build-net"}, []string{"default"}},
 		{"", []string{"sbx", "run", "--net", ""}, []string{"none", "host"}, nil},

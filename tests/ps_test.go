@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -272,5 +273,25 @@ func TestExecTerminal(t *testing.T) {
 	}
 	if out := o.output(); !strings.Contains(out, "tty=/dev/pts/") {
 		t.Errorf("the command's terminal is not one of the sandbox's devpts: %q", out)
+	}
+}
+
+// Running sandboxes' ids complete after sbx stop and sbx exec (bash).
+func TestCompletionIDs(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	env := runtimeDir(t)
+	_, e := startTracked(t, env, nil, "exec sleep 60")
+	dir := t.TempDir()
+	if err := os.Symlink(sbxBin, filepath.Join(dir, "sbx")); err != nil {
+		t.Fatal(err)
+	}
+	env = append(env, "PATH="+dir+":"+os.Getenv("PATH"))
+	for _, verb := range []string{"stop", "exec"} {
+		script := "source <(sbx completion bash) || exit 1\nCOMP_WORDS=(sbx " + verb + " '')\nCOMP_CWORD=2\n_sbx\nprintf '%s\\n' \"${COMPREPLY[@]}\""
+		out := shellOut(t, env, "bash", "-c", script)
+		if !slices.Contains(strings.Fields(out), e.ID) {
+			t.Errorf("sbx %s <TAB>: want %s among %q", verb, e.ID, out)
+		}
 	}
 }

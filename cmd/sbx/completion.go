@@ -22,6 +22,9 @@ var compCommands = []struct{ name, desc string }{
 	{"wrap", "run commands of your choice in sbx"},
 	{"shell-init", "print the shell functions for wrapped commands"},
 	{"completion", "print a completion script"},
+	{"ps", "list your running sandboxes"},
+	{"stop", "end a running sandbox"},
+	{"exec", "run a command in a running sandbox"},
 	{"version", "print the version"},
 	{"help", "print the usage"},
 }
@@ -240,6 +243,17 @@ _sbx() {
 		esac
 		;;
 	doctor) ((cword == 2)) && _sbx_reply --json ;;
+	ps) ((cword == 2)) && _sbx_reply --json --quiet ;;
+	stop) _sbx_reply --time $(sbx ps --quiet 2>/dev/null) ;;
+	exec)
+		if ((cword == 2)); then
+			_sbx_reply $(sbx ps --quiet 2>/dev/null)
+		elif ((cword == 3)) || [[ ${words[cword-1]} == -- ]]; then
+			_sbx_reply -- $(compgen -c -- "${words[cword]}")
+		else
+			_sbx_files -f
+		fi
+		;;
 	help) ((cword == 2)) && _sbx_reply run ;;
 	esac
 }
@@ -342,6 +356,15 @@ _sbx() {
 			esac
 			;;
 		doctor) _arguments '--json[print the checks as JSON]' && ret=0 ;;
+		ps) _arguments '--json[print the sandboxes as JSON]' '--quiet[print their ids only]' && ret=0 ;;
+		stop) _values -w 'sandbox id' ${(f)"$(sbx ps --quiet 2>/dev/null)"} && ret=0 ;;
+		exec)
+			if (( CURRENT == 2 )); then
+				_values 'sandbox id' ${(f)"$(sbx ps --quiet 2>/dev/null)"} && ret=0
+			else
+				_normal && ret=0
+			fi
+			;;
 		help) (( CURRENT == 2 )) && _values topic run && ret=0 ;;
 		esac
 		;;
@@ -468,5 +491,10 @@ complete -c sbx -n '__sbx_is wrap' -x -a 'install remove list exec'
 complete -c sbx -n '__sbx_is wrap exec' -x -a '(sbx wrap list --names 2>/dev/null)'
 complete -c sbx -n '__sbx_is wrap exec "*" ...' -F
 complete -c sbx -n '__sbx_is doctor' -l json -d 'print the checks as JSON'
+complete -c sbx -n '__sbx_is ps' -l json -d 'print the sandboxes as JSON'
+complete -c sbx -n '__sbx_is ps' -l quiet -d 'print their ids only'
+complete -c sbx -n '__sbx_is stop ...' -x -a '(sbx ps --quiet 2>/dev/null)'
+complete -c sbx -n '__sbx_is exec' -x -a '(sbx ps --quiet 2>/dev/null)'
+complete -c sbx -n '__sbx_is exec "*" ...' -a '(__fish_complete_command)'
 complete -c sbx -n '__sbx_is help' -x -a run
 `

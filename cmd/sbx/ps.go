@@ -36,7 +36,7 @@ func parse(fs *pflag.FlagSet, args []string, usage string) (done bool, code int)
 	return false, 0
 }
 
-const psUsage = `Usage: sbx ps [--json]
+const psUsage = `Usage: sbx ps [--json | --quiet]
 
 Lists your running sandboxes (of this login session's $XDG_RUNTIME_DIR):
 id, sbx run's pid, age, profiles, limits, what their cgroup says they
@@ -46,6 +46,7 @@ use now, and the command.
 func ps(args []string) int {
 	fs := newFlagSet("ps")
 	asJSON := fs.Bool("json", false, "one JSON array")
+	quiet := fs.BoolP("quiet", "q", false, "the ids only, one a line")
 	if done, code := parse(fs, args, psUsage); done {
 		return code
 	}
@@ -55,6 +56,12 @@ func ps(args []string) int {
 	states, err := sandbox.States(stateDir())
 	if err != nil {
 		return fail(fmt.Errorf("ps: %w", err))
+	}
+	if *quiet {
+		for _, st := range states {
+			fmt.Println(st.ID)
+		}
+		return 0
 	}
 	rows := make([]policy.Running, 0, len(states))
 	for _, st := range states {
