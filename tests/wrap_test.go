@@ -69,7 +69,7 @@ func (w wrapEnv) run(t *testing.T, env []string, name string, args ...string) re
 	if err != nil && cmd.ProcessState == nil {
 		t.Fatalf("%s %q: %v", name, args, err)
 	}
-	return result{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+	return result{stdout: stdout.String(), stderr: withoutHostNotes(stderr.String()), code: cmd.ProcessState.ExitCode()}
 }
 
 // checkHello checks the output of hello run sandboxed with args "a b c".

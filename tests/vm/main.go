@@ -85,9 +85,11 @@ const (
 
 // vmSkip lists the tests the VM does not run. TestPurity checks the source
 // tree with a Go toolchain, neither of which is in the VM: it is about the
-// code, not the host, and runs in the host tier. TestFallbackNoRanges runs
-// in a step of its own, as the user without subordinate ids.
-const vmSkip = "^(TestPurity|" + noSubTest + ")$"
+// code, not the host, and runs in the host tier; so is TestPrograms, which
+// runs real programs (python3, gdb, strace, go build) under the default
+// filter. TestFallbackNoRanges runs in a step of its own, as the user
+// without subordinate ids.
+const vmSkip = "^(TestPurity|TestPrograms|" + noSubTest + ")$"
 
 type options struct {
 	cmd, runPattern     string
@@ -208,6 +210,11 @@ func binaries(o options, work string) (map[string]string, error) {
 	if err != nil && (o.sbx == "" || o.tests == "") {
 		return nil, fmt.Errorf("%w: run from the sbx tree, or give -sbx and -tests", err)
 	}
+	// The C helper of the hardening tests, static: the guest has no gcc.
+	if err := testenv.BuildCHelper(filepath.Join(work, testenv.CHelperName)); err != nil {
+		return nil, err
+	}
+	bins[testenv.CHelperName] = filepath.Join(work, testenv.CHelperName)
 	if bins["sbx"] == "" {
 		// Static: the guest's libc is not the host's.
 		if err := testenv.BuildSbx(root, o.goTool, filepath.Join(work, "sbx")); err != nil {
@@ -277,7 +284,7 @@ func jobFiles(o options, bins map[string]string) func() ([]cpioEntry, error) {
 			fmt.Fprintf(&steps, "%s %s/%s\n", s.user, guestDir, strings.TrimPrefix(name, "sbx-vm/"))
 		}
 		files = append(files, cpioEntry{name: "sbx-vm/steps", mode: 0o644, data: []byte(steps.String())})
-		for _, name := range []string{"sbx", "tests.test"} {
+		for _, name := range []string{"sbx", "tests.test", testenv.CHelperName} {
 			b, err := os.ReadFile(bins[name])
 			if err != nil {
 				return nil, err

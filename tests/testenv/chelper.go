@@ -1,4 +1,4 @@
-package tests
+package testenv
 
 import (
 	"errors"
@@ -9,8 +9,8 @@ import (
 	"runtime"
 )
 
-// chelperName is the C helper's file name, next to the test binary.
-const chelperName = "chelper"
+// CHelperName is the C helper's file name, next to the test binary.
+const CHelperName = "chelper"
 
 // chelperSource does what Go cannot do portably: system calls through the
 // other two ABIs of an x86-64 kernel (int80, x32: getpid, "ok" when it
@@ -64,8 +64,9 @@ int main(int argc, char **argv) {
 }
 `
 
-// buildCHelper compiles chelperSource into out (mode 0755) with gcc.
-func buildCHelper(out string) error {
+// BuildCHelper compiles chelperSource into out (mode 0755) with gcc,
+// statically (the VM tier ships it to a guest without gcc).
+func BuildCHelper(out string) error {
 	if runtime.GOARCH != "amd64" {
 		return errors.New("the C helper is for x86-64 only")
 	}
@@ -82,7 +83,7 @@ func buildCHelper(out string) error {
 	if err := os.WriteFile(src, []byte(chelperSource), 0o644); err != nil {
 		return err
 	}
-	if b, err := exec.Command(gcc, "-O2", "-Wall", "-o", out, src).CombinedOutput(); err != nil {
+	if b, err := exec.Command(gcc, "-O2", "-Wall", "-static", "-o", out, src).CombinedOutput(); err != nil {
 		return fmt.Errorf("gcc: %w\n%s", err, b)
 	}
 	return os.Chmod(out, 0o755)
