@@ -106,6 +106,7 @@ func initMain(fd int) int {
 	if err != nil {
 		return fail("read cap_last_cap", err)
 	}
+	sp := newSpawner()
 	// Handlers go in while the launcher still runs the id-map helpers
 	// (installing them costs about half a millisecond). No signal is
 	// lost meanwhile: the launcher holds those it gets until msgStarted.
@@ -153,7 +154,7 @@ func initMain(fd int) int {
 			return fail("", err)
 		}
 	}
-	sp, err := newSpawner(&p, last, llfd)
+	sp.run(func() { err = sp.prepare(&p, last, llfd) })
 	if err != nil {
 		return fail("", err)
 	}

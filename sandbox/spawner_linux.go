@@ -19,25 +19,24 @@ import (
 // every process started from it shares one Landlock domain.
 type spawner struct{ jobs chan func() }
 
-func newSpawner(p *policy.Plan, lastCap int, landlockFD int) (*spawner, error) {
+// newSpawner starts the thread early (making a thread costs a few
+// hundred microseconds, better spent while the id maps are written);
+// prepare trims it once the view is built.
+func newSpawner() *spawner {
 	s := &spawner{jobs: make(chan func())}
-	ready := make(chan error)
 	go func() {
 		// Never unlocked: the thread ends with this goroutine, and Go
 		// starts no thread from a locked one (it asks a clean one).
 		runtime.LockOSThread()
-		err := s.prepare(p, lastCap, landlockFD)
-		ready <- err
-		if err != nil {
-			return
-		}
 		for job := range s.jobs {
 			job()
 		}
 	}()
-	return s, <-ready
+	return s
 }
 
+// prepare trims the spawner's thread for the payload: it must run there
+// (s.run), once, before the first spawn.
 func (s *spawner) prepare(p *policy.Plan, lastCap int, landlockFD int) error {
 	if p.Security.DropCaps {
 		if err := dropThreadCapabilities(lastCap); err != nil {
