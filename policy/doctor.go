@@ -439,8 +439,12 @@ func checkControllers(f DoctorFacts) Check {
 
 func checkLandlock(f DoctorFacts) Check {
 	const name = "landlock"
-	if f.LandlockABI >= 1 {
+	if f.LandlockABI >= LandlockFullABI {
 		return okCheck(name, fmt.Sprintf("ABI %d", f.LandlockABI))
+	}
+	if f.LandlockABI >= 1 {
+		return warnCheck(name, fmt.Sprintf("ABI %d: sbx runs without %s, and --strict refuses to", f.LandlockABI, strings.Join(landlockDrops(f.LandlockABI), ", ")),
+			"a kernel with Landlock ABI 6 (Linux 6.12 or later)")
 	}
 	switch f.LandlockErr {
 	case "EOPNOTSUPP", "ENOTSUP":

@@ -23,7 +23,7 @@ func goodHost() DoctorFacts {
 		ManagerCgroup: "/user.slice/user-1000.slice/user@1000.service",
 		Delegated:     []string{"cpuset", "cpu", "io", "memory", "pids"},
 		Linger:        true, SystemdBooted: true,
-		LandlockABI: 4, SeccompMode: 0, SeccompFilter: true,
+		LandlockABI: 7, SeccompMode: 0, SeccompFilter: true,
 		CapBnd: 1<<41 - 1, CapLastCap: 40, ProcMounted: true,
 		Pasta: "/usr/bin/pasta",
 	}
@@ -124,6 +124,8 @@ func TestDoctorGates(t *testing.T) {
 			[]string{"CONFIG_SECURITY_LANDLOCK"}},
 		{"landlock off", func(f *DoctorFacts) { f.LandlockABI, f.LandlockErr = -1, "EOPNOTSUPP" }, "landlock", StatusWarn, true, nil,
 			[]string{"lsm="}},
+		{"landlock abi 2", func(f *DoctorFacts) { f.LandlockABI = 2 }, "landlock", StatusWarn, true, nil,
+			[]string{"ABI 2", "truncation (ABI 3)", "--strict", "Linux 6.12"}},
 		{"no seccomp filter", func(f *DoctorFacts) { f.SeccompMode, f.SeccompFilter = -1, false }, "seccomp", StatusWarn, true, nil,
 			[]string{"CONFIG_SECCOMP_FILTER"}},
 		{"under a seccomp filter", func(f *DoctorFacts) { f.SeccompMode = 2 }, "seccomp", StatusOK, true, nil, []string{"already runs under a filter"}},
