@@ -107,6 +107,7 @@ type execServer struct {
 	reaper  *reaper
 	ctl     *conn // to the launcher, for --log-denied's lines
 	peerUID uint32
+	userns  int // --root: the payload's user namespace, else -1
 }
 
 func (s *execServer) serve(l *os.File) {
@@ -143,18 +144,14 @@ func (s *execServer) handle(c *conn) {
 		c.send(message{Type: msgError, Error: stageErr("init", "exec", errors.New("bad request"))})
 		return
 	}
-	a := &spawnAttr{argv: m.Argv, env: mergeEnv(s.plan.Env, m.Env), cwd: m.Cwd, files: slices.Clone(fds), setsid: true, ctty: -1, fgTTY: -1, filter: s.filter}
+	a := &spawnAttr{argv: m.Argv, env: mergeEnv(s.plan.Env, m.Env), cwd: m.Cwd, files: slices.Clone(fds), setsid: true, ctty: -1, fgTTY: -1, joinUserns: -1, filter: s.filter}
 	if a.cwd == "" {
 		a.cwd = s.plan.Cwd
 	}
 	if s.filter != nil {
 		a.wantNotification = s.filter.notify
 	}
-	if s.plan.Identity.Root {
-		a.newUser = true
-		a.uidMap, a.gidMap = s.plan.Identity.NestedUIDMap, s.plan.Identity.NestedGIDMap
-		a.setgroups = s.plan.Identity.Helpers
-	}
+	a.joinUserns = s.userns
 	if err := checkDescriptors(fds); err != nil {
 		c.send(message{Type: msgError, Error: stageErr("exec", "", err)})
 		return

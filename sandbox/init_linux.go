@@ -178,7 +178,13 @@ func initMain(fd int) int {
 	ctl.send(message{Type: msgStarted})
 	if execFD >= 0 {
 		uid, _ := p.Identity.UIDMap.ToInside(p.Identity.HostUID)
-		srv := &execServer{plan: &p, spawner: sp, filter: flt, reaper: &r, ctl: ctl, peerUID: uid}
+		srv := &execServer{plan: &p, spawner: sp, filter: flt, reaper: &r, ctl: ctl, peerUID: uid, userns: -1}
+		if p.Identity.Root {
+			// sbx exec's commands join the payload's user namespace.
+			if srv.userns, err = unix.Open(fmt.Sprintf("/proc/%d/ns/user", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+				srv.userns = -1
+			}
+		}
 		go srv.serve(os.NewFile(uintptr(execFD), "sbx-exec-listener"))
 	}
 	go func() {
@@ -305,7 +311,7 @@ func payloadFiles(p *policy.Plan, tty *os.File) []int {
 // of pid1's session (payloadTerminal), and the payload starts in a
 // process group of its own in that terminal's foreground.
 func startPayload(p *policy.Plan, sp *spawner, files []int, tty *os.File, flt *filter) (int, *os.File, error) {
-	a := &spawnAttr{argv: p.Argv, env: p.Env, files: files, setsid: p.Security.NewSession, ctty: -1, fgTTY: -1, filter: flt}
+	a := &spawnAttr{argv: p.Argv, env: p.Env, files: files, setsid: p.Security.NewSession, ctty: -1, fgTTY: -1, joinUserns: -1, filter: flt}
 	if flt != nil {
 		a.wantNotification = flt.notify
 	}

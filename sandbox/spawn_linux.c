@@ -95,6 +95,8 @@ static void child(const struct sbx_spawn *s, const sigset_t *mask) {
 			die(&c, SBX_STAGE_SYNC);
 		}
 	}
+	if (c.userns_fd >= 0 && setns(c.userns_fd, CLONE_NEWUSER) < 0)
+		die(&c, SBX_STAGE_USERNS);
 	if (c.setsid && setsid() < 0)
 		die(&c, SBX_STAGE_SETSID);
 	if (c.cwd && chdir(c.cwd) < 0)

@@ -33,6 +33,7 @@ type spawnAttr struct {
 	newUser          bool
 	uidMap, gidMap   idmap.Map
 	setgroups        bool
+	joinUserns       int // or a user namespace to join (setns); -1: none
 	filter           *filter // nil: no seccomp filter
 	wantNotification bool    // the filter notifies: return its listener
 }
@@ -48,6 +49,7 @@ var spawnStages = map[int]string{
 	C.SBX_STAGE_EXEC:       "exec",
 	C.SBX_STAGE_CHDIR:      "chdir",
 	C.SBX_STAGE_FOREGROUND: "take the terminal's foreground",
+	C.SBX_STAGE_USERNS:     "join the payload's user namespace",
 }
 
 // spawnError is the child's failure before or at its exec.
@@ -99,7 +101,7 @@ func spawn(file string, a *spawnAttr) (pid int, listener *os.File, err error) {
 		defer C.free(unsafe.Pointer(ccwd))
 		cs.cwd = ccwd
 	}
-	cs.err_fd, cs.sync_fd, cs.listener_sock, cs.ctty, cs.fg_tty = C.int(errW), -1, -1, C.int(a.ctty), C.int(a.fgTTY)
+	cs.err_fd, cs.sync_fd, cs.listener_sock, cs.ctty, cs.fg_tty, cs.userns_fd = C.int(errW), -1, -1, C.int(a.ctty), C.int(a.fgTTY), C.int(a.joinUserns)
 	if a.setsid {
 		cs.setsid = 1
 	}

@@ -19,6 +19,7 @@ enum {
 	SBX_STAGE_EXEC,
 	SBX_STAGE_CHDIR,
 	SBX_STAGE_FOREGROUND,
+	SBX_STAGE_USERNS,
 };
 
 struct sbx_spawn {
@@ -38,6 +39,8 @@ struct sbx_spawn {
 	// sync_fd: the parent writes its id maps first.
 	unsigned long clone_flags;
 	int sync_fd;
+	// A user namespace to join first (setns), or -1.
+	int userns_fd;
 	// error pipe's write end (close-on-exec): {stage, errno} on failure.
 	int err_fd;
 	// The seccomp program (none when len is 0), its flags, and where the

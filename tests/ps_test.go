@@ -295,3 +295,19 @@ func TestCompletionIDs(t *testing.T) {
 		}
 	}
 }
+
+// With --root, sbx exec's command joins the payload's user namespace:
+// root there, as the payload is, and the same namespace (the sandbox
+// allows no second one).
+func TestExecRoot(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	env := runtimeDir(t)
+	_, e := startTracked(t, env, []string{"--root"}, "exec sleep 60")
+	r := sbxExec(t, env, e.ID, "--", "/bin/sh", "-c",
+		`id -u; [ "$(readlink /proc/self/ns/user)" = "$(readlink /proc/$(pgrep -x sleep)/ns/user)" ] && echo same-userns
+		touch /tmp/f && chown 1:1 /tmp/f && echo chown-ok`)
+	if want := []string{"0", "same-userns", "chown-ok"}; r.code != 0 || !equalLines(r.stdout, want) {
+		t.Errorf("sbx exec in a --root sandbox: want %q\n%s", want, r)
+	}
+}
