@@ -1,8 +1,10 @@
 package sandbox
 
-// sbx exec: a command added to a running sandbox. The sandbox's PID 1
-// listens on the record's exec.sock (made by the launcher, passed with
-// msgMapped) and starts each command as it started the payload: from the
+// sbx exec: a command added to a running sandbox. The launcher listens
+// on the record's exec.sock, takes only clients of its own user, user
+// namespace and mount namespace (no sandbox's process: a sandbox must not
+// run commands in another), and passes each connection to the sandbox's
+// PID 1 (msgExecConn), which starts the command as it started the payload: from the
 // spawner's thread (the same capability sets, no_new_privs and Landlock
 // domain), under the same seccomp filter, in every namespace of the
 // sandbox and its cgroup. With --root, in a nested user namespace of
@@ -37,6 +39,7 @@ import (
 )
 
 const (
+	msgExecConn    = "exec-conn" // launcher → init: a client's connection (SCM_RIGHTS)
 	msgExec        = "exec"
 	msgExecStarted = "exec-started"
 	msgSignal      = "signal"
@@ -110,16 +113,8 @@ type execServer struct {
 	userns  int // --root: the payload's user namespace, else -1
 }
 
-func (s *execServer) serve(l *os.File) {
-	defer l.Close()
-	for {
-		fd, _, err := unix.Accept4(int(l.Fd()), unix.SOCK_CLOEXEC)
-		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.ECONNABORTED) {
-			continue
-		}
-		if err != nil {
-			return
-		}
+func (s *execServer) serve(conns <-chan int) {
+	for fd := range conns {
 		go s.handle(&conn{os.NewFile(uintptr(fd), "sbx-exec")})
 	}
 }

@@ -113,7 +113,7 @@ func initMain(fd int) int {
 	sigc := make(chan os.Signal, 16)
 	signal.Notify(sigc, caught()...)
 	signal.Notify(make(chan os.Signal, 1), guarded()...)
-	m, execFD, err := ctl.recvFD()
+	m, err := ctl.recv()
 	if err != nil || m.Type != msgMapped {
 		return 125
 	}
@@ -122,13 +122,22 @@ func initMain(fd int) int {
 		return fail("read the seccomp filter", err)
 	}
 	acks := make(chan message, 1)
+	execs := make(chan int, 4) // sbx exec's connections, as the launcher passes them
 	go func() {
 		for {
-			m, err := ctl.recv()
+			m, fd, err := ctl.recvFD()
 			if err != nil { // EOF: the launcher is gone
 				os.Exit(125)
 			}
-			acks <- m // msgPTYReady is the only one that can come
+			switch {
+			case m.Type == msgExecConn && fd >= 0:
+				execs <- fd
+			case fd >= 0:
+				unix.Close(fd)
+				fallthrough
+			default:
+				acks <- m // msgPTYReady is the only other one that can come
+			}
 		}
 	}()
 	if p.Security.NonDumpable {
@@ -176,7 +185,7 @@ func initMain(fd int) int {
 	}
 	debug.SetGCPercent(100)
 	ctl.send(message{Type: msgStarted})
-	if execFD >= 0 {
+	{
 		uid, _ := p.Identity.UIDMap.ToInside(p.Identity.HostUID)
 		srv := &execServer{plan: &p, spawner: sp, filter: flt, reaper: &r, ctl: ctl, peerUID: uid, userns: -1}
 		if p.Identity.Root {
@@ -185,7 +194,7 @@ func initMain(fd int) int {
 				srv.userns = -1
 			}
 		}
-		go srv.serve(os.NewFile(uintptr(execFD), "sbx-exec-listener"))
+		go srv.serve(execs)
 	}
 	go func() {
 		send := func(sig unix.Signal) {

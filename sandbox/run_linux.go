@@ -205,14 +205,7 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	if flt != nil {
 		mapped.Filter = &wireFilter{Prog: encodeBPF(flt.prog), Real: encodeBPF(flt.real), Notify: flt.notify}
 	}
-	if rec != nil {
-		err = ours.sendFD(mapped, int(rec.listener.Fd()))
-		rec.listener.Close() // init's now
-		rec.listener = nil
-	} else {
-		err = ours.send(mapped)
-	}
-	if err != nil {
+	if err := ours.send(mapped); err != nil {
 		return abort(fmt.Errorf("launcher: %w", err))
 	}
 
@@ -279,6 +272,8 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 					}
 					if err := rec.publish(policy.NewState(p, rec.id, os.Getpid(), pid, start, leaf)); err != nil {
 						warn("this sandbox is not recorded for sbx ps, stop and exec: " + err.Error())
+					} else {
+						rec.serveExec(ours)
 					}
 				}
 				for _, s := range pending {

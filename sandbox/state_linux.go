@@ -20,6 +20,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -40,8 +41,9 @@ const (
 // record is the launcher's side of a sandbox's record.
 type record struct {
 	id, dir  string
-	listener *os.File // exec.sock's listening socket, for init
-	lock     *os.File // state.json, flocked, once published
+	listener *os.File     // exec.sock's listening socket
+	ln       net.Listener // the same, accepting (serveExec)
+	lock     *os.File     // state.json, flocked, once published
 }
 
 // newRecord makes the sandbox's directory and its exec socket.
@@ -127,8 +129,47 @@ func (r *record) publish(st policy.State) error {
 	return nil
 }
 
+// serveExec accepts sbx exec's clients on exec.sock and passes each to
+// init (msgExecConn). Only processes of this user in this process's
+// user and mount namespaces are taken: a sandbox that reached the socket
+// (a bind that shows it, a runtime directory it renamed) is turned away.
+func (r *record) serveExec(ctl *conn) {
+	ln, err := net.FileListener(r.listener)
+	r.listener.Close()
+	r.listener = nil
+	if err != nil {
+		return
+	}
+	r.ln = ln
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return // closed by remove
+			}
+			go func() {
+				defer c.Close()
+				f, err := c.(*net.UnixConn).File()
+				if err != nil {
+					return
+				}
+				defer f.Close()
+				cred, err := unix.GetsockoptUcred(int(f.Fd()), unix.SOL_SOCKET, unix.SO_PEERCRED)
+				if err != nil || cred.Uid != uint32(os.Getuid()) || sameNamespaces(int(cred.Pid)) != nil {
+					return
+				}
+				unix.SetNonblock(int(f.Fd()), false)
+				ctl.sendFD(message{Type: msgExecConn}, int(f.Fd()))
+			}()
+		}
+	}()
+}
+
 // remove takes the record away; the lock goes last.
 func (r *record) remove() {
+	if r.ln != nil {
+		r.ln.Close()
+	}
 	if r.listener != nil {
 		r.listener.Close()
 	}
@@ -166,11 +207,14 @@ func States(stateDir string) ([]policy.State, error) {
 			}
 		case err != nil:
 			return nil, err
-		case running:
-			out = append(out, st)
-		default:
+		case !running:
 			os.RemoveAll(dir)
+		case verifyRecord(stateDir, st) == nil:
+			out = append(out, st)
 		}
+		// A record locked by something that is no sbx run of this
+		// user's (a sandbox that renamed the runtime directory and
+		// planted one, say) is neither listed nor touched.
 	}
 	return out, nil
 }
@@ -191,6 +235,84 @@ func readState(dir string) (policy.State, bool, error) {
 		return st, true, nil
 	}
 	return st, false, err
+}
+
+// sameNamespaces checks that pid is a process of this user at this
+// process's depth of pid namespaces, and, where its namespace links can
+// be read (sbx run makes itself non-dumpable, so its cannot), in the same
+// user and mount namespaces. Every sandbox has a pid namespace of its
+// own: none of its processes passes.
+func sameNamespaces(pid int) error {
+	if pid <= 0 {
+		return fmt.Errorf("no pid")
+	}
+	mine, err := procStatusOf("self")
+	if err != nil {
+		return err
+	}
+	theirs, err := procStatusOf(strconv.Itoa(pid))
+	if err != nil {
+		return fmt.Errorf("pid %d: %w", pid, err)
+	}
+	if len(strings.Fields(theirs["NSpid"])) != len(strings.Fields(mine["NSpid"])) || mine["NSpid"] == "" {
+		return fmt.Errorf("pid %d is in another pid namespace", pid)
+	}
+	if uid := strings.Fields(theirs["Uid"]); len(uid) < 2 || uid[1] != strconv.Itoa(os.Geteuid()) {
+		return fmt.Errorf("pid %d is not yours", pid)
+	}
+	for _, ns := range []string{"user", "mnt"} {
+		theirs, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
+		if err != nil {
+			continue // not dumpable: the pid namespace's depth decides
+		}
+		if mine, err := os.Readlink("/proc/self/ns/" + ns); err != nil || theirs != mine {
+			return fmt.Errorf("pid %d is in another %s namespace", pid, ns)
+		}
+	}
+	return nil
+}
+
+// procStatusOf reads /proc/PID/status as a map.
+func procStatusOf(pid string) (map[string]string, error) {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m, nil
+}
+
+// verifyRecord checks that a record is what sbx run wrote: its sbx run
+// (st.PID) runs in this user and mount namespace and holds the lock on
+// its state.json. A sandbox that can write where the records are (a
+// --rw grant above $XDG_RUNTIME_DIR) can plant a record, but no process
+// of the host's namespaces to stand behind it.
+func verifyRecord(stateDir string, st policy.State) error {
+	if err := sameNamespaces(st.PID); err != nil {
+		return fmt.Errorf("sandbox %s: not an sbx run of yours: %w", st.ID, err)
+	}
+	var fi unix.Stat_t
+	if err := unix.Stat(filepath.Join(stateDir, st.ID, stateFile), &fi); err != nil {
+		return fmt.Errorf("sandbox %s: %w", st.ID, err)
+	}
+	locks, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return err
+	}
+	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(fi.Dev), unix.Minor(fi.Dev), fi.Ino)
+	for _, line := range strings.Split(string(locks), "\n") {
+		f := strings.Fields(line)
+		// "1: FLOCK  ADVISORY  WRITE 4242 00:1a:1234 0 EOF"
+		if len(f) >= 6 && f[1] == "FLOCK" && f[4] == strconv.Itoa(st.PID) && f[5] == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("sandbox %s: its record is not held by pid %d", st.ID, st.PID)
 }
 
 // Usage reads what a sandbox's cgroup says it uses now.
@@ -243,11 +365,24 @@ func Stop(stateDir string, st policy.State, grace time.Duration) error {
 	init := -1
 	if st.InitPID > 0 {
 		if init, err = unix.PidfdOpen(st.InitPID, 0); err == nil {
-			defer unix.Close(init)
+			defer func() {
+				if init >= 0 {
+					unix.Close(init)
+				}
+			}()
+		} else {
+			init = -1
 		}
 	}
 	if !locked(f) {
 		return gone
+	}
+	if err := verifyRecord(stateDir, st); err != nil {
+		return err
+	}
+	if init >= 0 && parentOf(st.InitPID) != st.PID {
+		unix.Close(init)
+		init = -1
 	}
 	if err := unix.PidfdSendSignal(run, unix.SIGTERM, nil, 0); err != nil {
 		return fmt.Errorf("sandbox %s: %w", st.ID, err)
@@ -266,6 +401,22 @@ func Stop(stateDir string, st policy.State, grace time.Duration) error {
 		return nil
 	}
 	return fmt.Errorf("sandbox %s: still running after SIGKILL", st.ID)
+}
+
+// parentOf is pid's parent, 0 when it cannot be read.
+func parentOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// "pid (comm) state ppid ...": comm may hold anything but ")".
+	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+	f := strings.Fields(rest)
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
 }
 
 func locked(f *os.File) bool {
@@ -305,6 +456,18 @@ func Exec(stateDir string, st policy.State, argv, env []string, cwd string, noPT
 	defer c.close()
 	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: filepath.Join(stateDir, st.ID, execSocket)}); err != nil {
 		return nil, fmt.Errorf("sandbox %s: connect: %w", st.ID, err)
+	}
+	// This process's stdio go only to the sbx run of the record: the
+	// socket's other end must be it, and the record its.
+	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox %s: %w", st.ID, err)
+	}
+	if int(cred.Pid) != st.PID || cred.Uid != uint32(os.Getuid()) {
+		return nil, fmt.Errorf("sandbox %s: exec.sock is served by pid %d, not by its sbx run (pid %d)", st.ID, cred.Pid, st.PID)
+	}
+	if err := verifyRecord(stateDir, st); err != nil {
+		return nil, err
 	}
 	req := message{Type: msgExec, Argv: argv, Env: env, Cwd: cwd}
 	var tty *terminal

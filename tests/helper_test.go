@@ -184,6 +184,16 @@ func helperMain(args []string) int {
 			return 2
 		}
 		return ttyIoctl(args[0])
+	case "fake-record": // fake-record RUNDIR PID: plant a record of sbx's, see fakeRecord
+		if !need(2) {
+			return 2
+		}
+		return fakeRecord(args[0], args[1])
+	case "exec-connect": // exec-connect SOCKET: speak sbx exec's protocol there, see execConnect
+		if !need(1) {
+			return 2
+		}
+		return execConnect(args[0])
 	default:
 		fmt.Fprintf(os.Stderr, "helper: unknown verb %q\n", verb)
 		return 2
@@ -441,6 +451,81 @@ func ttyIoctl(which string) int {
 		fmt.Println(errName(e))
 	} else {
 		fmt.Println("ok")
+	}
+	return 0
+}
+
+// fakeRecord plants, under RUNDIR ($XDG_RUNTIME_DIR/sbx/run), the record
+// of a sandbox that does not exist: its state.json names PID as sbx run
+// and PID 1, is flocked by this process, and its exec.sock is served by
+// this process, which reports what its clients send ("GOT FDS" when one
+// hands over descriptors). It prints "planted", then serves until killed.
+func fakeRecord(runDir, pid string) int {
+	dir := runDir + "/0000fake0000"
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	f, err := os.Create(dir + "/state.json")
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	unix.Flock(int(f.Fd()), unix.LOCK_EX)
+	fmt.Fprintf(f, `{"id":"0000fake0000","pid":%s,"init_pid":%s,"started":"2026-01-01T00:00:00Z","argv":["innocent"],"net":"none","limits":{"memory_swap_max":0}}`, pid, pid)
+	s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+	if err == nil {
+		err = unix.Bind(s, &unix.SockaddrUnix{Name: dir + "/exec.sock"})
+	}
+	if err == nil {
+		err = unix.Listen(s, 4)
+	}
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	fmt.Println("planted")
+	for {
+		c, _, err := unix.Accept(s)
+		if err != nil {
+			return 1
+		}
+		fmt.Println("CONNECTED")
+		buf, oob := make([]byte, 65536), make([]byte, 1024)
+		if _, oobn, _, _, err := unix.Recvmsg(c, buf, oob, 0); err == nil && oobn > 0 {
+			fmt.Println("GOT FDS")
+		}
+		unix.Close(c)
+	}
+}
+
+// execConnect connects to an exec.sock from inside a sandbox and asks,
+// as sbx exec would, for a command there, handing over its stdio. It
+// prints "started" if the command was started, "refused" if the
+// connection was closed on it.
+func execConnect(sock string) int {
+	s, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET, 0)
+	if err == nil {
+		err = unix.Connect(s, &unix.SockaddrUnix{Name: sock})
+	}
+	if err != nil {
+		fmt.Println(errName(err))
+		return 0
+	}
+	req := `{"type":"exec","argv":["/bin/sh","-c","echo PWNED"]}`
+	if err := unix.Sendmsg(s, []byte(req), unix.UnixRights(0, 1, 2), nil, 0); err != nil {
+		fmt.Println(errName(err))
+		return 0
+	}
+	buf := make([]byte, 65536)
+	n, err := unix.Read(s, buf)
+	switch {
+	case err == nil && n > 0 && strings.Contains(string(buf[:n]), "exec-started"):
+		fmt.Println("started")
+	case err == nil && n == 0, errors.Is(err, unix.ECONNRESET):
+		fmt.Println("refused")
+	default:
+		fmt.Printf("answer %q %v\n", buf[:max(n, 0)], err)
 	}
 	return 0
 }

@@ -2,7 +2,9 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -309,5 +311,69 @@ func TestExecRoot(t *testing.T) {
 		touch /tmp/f && chown 1:1 /tmp/f && echo chown-ok`)
 	if want := []string{"0", "same-userns", "chown-ok"}; r.code != 0 || !equalLines(r.stdout, want) {
 		t.Errorf("sbx exec in a --root sandbox: want %q\n%s", want, r)
+	}
+}
+
+// A sandbox with a writable grant above $XDG_RUNTIME_DIR can move the
+// real one away and plant a record of its own: sbx ps must not list it,
+// sbx exec must not hand it the caller's stdio, and sbx stop must not
+// signal the process it names.
+func TestPlantedRecord(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	parent := t.TempDir()
+	rt := filepath.Join(parent, "rt")
+	if err := os.Mkdir(rt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	env := environ("XDG_RUNTIME_DIR=" + rt)
+	victim := exec.Command("sleep", "60")
+	if err := victim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { victim.Process.Kill(); victim.Wait() }()
+	// What the sandbox does: rename the runtime directory, then plant.
+	script := fmt.Sprintf(`mv %[1]q %[1]q.old && mkdir -m 700 -p %[1]q/sbx/run && exec "$0" %[2]s fake-record %[1]q/sbx/run %[3]d`,
+		rt, helperArg, victim.Process.Pid)
+	plant := startSbx(t, sbxCmd{args: append(shArgs(script, append(helperFlags(), "--rw", parent)...), helperExe), env: env})
+	if !plant.stdout.waitFor("planted", 10*time.Second) {
+		t.Fatalf("the sandbox could not plant a record (the test proves nothing)\n%s\n%s", plant.stdout.all(), plant.stderr)
+	}
+	if got := psList(t, env); len(got) != 0 {
+		t.Errorf("sbx ps lists a planted record: %+v", got)
+	}
+	if r := sbxExec(t, env, "0000fake0000", "--", "id"); r.code != 125 {
+		t.Errorf("sbx exec into a planted record: want exit 125\n%s", r)
+	}
+	if r := (sbxCmd{args: []string{"stop", "--time", "1", "0000fake0000"}, env: env}).run(t); r.code != 125 {
+		t.Errorf("sbx stop of a planted record: want exit 125\n%s", r)
+	}
+	// Still running (a zombie, our child unwaited, would still take signal 0).
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", victim.Process.Pid)); err != nil || strings.Contains(string(st), ") Z ") {
+		t.Errorf("the process the planted record named was killed: %q %v", st, err)
+	}
+	time.Sleep(100 * time.Millisecond) // what the fake server might still print
+	if out := plant.stdout.all(); strings.Contains(out, "GOT FDS") {
+		t.Errorf("the planted server received the caller's descriptors:\n%s", out)
+	}
+}
+
+// A sandbox that sees another's exec.sock (through a bind whose source
+// is a symlink to the runtime directory, which the hide does not match)
+// is turned away by the sbx run that serves it.
+func TestExecSocketRefusesSandboxes(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	env := runtimeDir(t)
+	rt := strings.TrimPrefix(env[len(env)-1], "XDG_RUNTIME_DIR=")
+	_, e := startTracked(t, env, nil, "exec sleep 60")
+	link := filepath.Join(t.TempDir(), "rtlink")
+	if err := os.Symlink(rt, link); err != nil {
+		t.Fatal(err)
+	}
+	sock := "/x/sbx/run/" + e.ID + "/exec.sock"
+	r := sbxCmd{args: append(append([]string{"run"}, helperFlags()...), "--ro", link+":/x", "--", helperExe, helperArg, "exec-connect", sock), env: env}.run(t)
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "refused" || strings.Contains(r.stdout, "PWNED") {
+		t.Errorf("a sandbox asked another for a command: want it refused\n%s", r)
 	}
 }
