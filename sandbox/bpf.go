@@ -195,27 +195,44 @@ func runBPF(prog []insn, d *seccompData) (uint32, error) {
 	return 0, fmt.Errorf("fell off the end of the program")
 }
 
+// guardedArch is an ABI whose ioctl the terminal guard checks: its
+// AUDIT_ARCH value and its ioctl number.
+type guardedArch struct {
+	audit   uint32
+	ioctlNR int32
+}
+
 // terminalGuard is the first part of every filter sbx loads: ioctl
 // TIOCSTI (push a byte into a terminal's input) and TIOCLINUX (the
-// console's, selection paste among them) answer deny. The command is
-// compared on its low 32 bits only, as the kernel reads it (an unsigned
-// int): a filter that compares all 64 is bypassed by setting the high
-// ones (CVE-2019-10063). Calls of other architectures, and other calls,
+// console's, selection paste among them) answer deny, on every ABI the
+// filter lets through. The command is compared on its low 32 bits only,
+// as the kernel reads it (an unsigned int): a filter that compares all
+// 64 is bypassed by setting the high ones (CVE-2019-10063). Other calls
 // fall through to the program that follows.
-func terminalGuard(auditArch uint32, ioctlNR int32, deny uint32) []insn {
+func terminalGuard(arches []guardedArch, deny uint32) []insn {
 	const tiocsti, tioclinux = 0x5412, 0x541C
 	low := uint32(24) // args[1]'s low half: little endian
 	if binary.NativeEndian.Uint16([]byte{0, 1}) == 1 {
 		low = 28
 	}
-	return []insn{
-		{Code: bpfLD | bpfW | bpfABS, K: 4},
-		{Code: bpfJMP | bpfJEQ | bpfK, Jt: 0, Jf: 6, K: auditArch},
-		{Code: bpfLD | bpfW | bpfABS, K: 0},
-		{Code: bpfJMP | bpfJEQ | bpfK, Jt: 0, Jf: 4, K: uint32(ioctlNR)},
-		{Code: bpfLD | bpfW | bpfABS, K: low},
-		{Code: bpfJMP | bpfJEQ | bpfK, Jt: 1, Jf: 0, K: tiocsti},
-		{Code: bpfJMP | bpfJEQ | bpfK, Jt: 0, Jf: 1, K: tioclinux},
-		{Code: bpfRET | bpfK, K: deny},
+	// Per ABI a block of 7; then a jump over the denial, and the denial.
+	n := len(arches)
+	denyAt := 7*n + 1
+	var prog []insn
+	for i, a := range arches {
+		b := 7 * i
+		prog = append(prog,
+			insn{Code: bpfLD | bpfW | bpfABS, K: 4},
+			insn{Code: bpfJMP | bpfJEQ | bpfK, Jt: 0, Jf: 5, K: a.audit},
+			insn{Code: bpfLD | bpfW | bpfABS, K: 0},
+			insn{Code: bpfJMP | bpfJEQ | bpfK, Jt: 0, Jf: 3, K: uint32(a.ioctlNR)},
+			insn{Code: bpfLD | bpfW | bpfABS, K: low},
+			insn{Code: bpfJMP | bpfJEQ | bpfK, Jt: uint8(denyAt - (b + 6)), Jf: 0, K: tiocsti},
+			insn{Code: bpfJMP | bpfJEQ | bpfK, Jt: uint8(denyAt - (b + 7)), Jf: 0, K: tioclinux},
+		)
 	}
+	return append(prog,
+		insn{Code: bpfJMP | bpfJA, K: 1},
+		insn{Code: bpfRET | bpfK, K: deny},
+	)
 }

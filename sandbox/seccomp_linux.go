@@ -98,6 +98,19 @@ func encodeBPF(prog []insn) []byte {
 	return b
 }
 
+// scmpAudit is the AUDIT_ARCH of the ABIs a profile may add (x32 runs
+// under x86_64's, with bit 30 in its call numbers).
+var scmpAudit = map[libseccomp.ScmpArch]uint32{
+	libseccomp.ArchAMD64:   unix.AUDIT_ARCH_X86_64,
+	libseccomp.ArchX32:     unix.AUDIT_ARCH_X86_64,
+	libseccomp.ArchX86:     unix.AUDIT_ARCH_I386,
+	libseccomp.ArchARM64:   unix.AUDIT_ARCH_AARCH64,
+	libseccomp.ArchARM:     unix.AUDIT_ARCH_ARM,
+	libseccomp.ArchRISCV64: unix.AUDIT_ARCH_RISCV64,
+	libseccomp.ArchPPC64LE: unix.AUDIT_ARCH_PPC64LE,
+	libseccomp.ArchS390X:   unix.AUDIT_ARCH_S390X,
+}
+
 // defaultProfile is Docker's default profile as it applies to a process
 // without capabilities, for the native architecture only (the i386 and
 // x32 ABIs of x86_64 and AArch32 of arm64 are then killed as foreign),
@@ -272,14 +285,16 @@ func compile(sp *specs.LinuxSeccomp, arch libseccomp.ScmpArch, audit uint32, not
 			return nil, err
 		}
 	}
+	guarded := []libseccomp.ScmpArch{arch}
 	for _, a := range sp.Architectures {
-		arch, err := libseccomp.GetArchFromString(strings.ToLower(strings.TrimPrefix(string(a), "SCMP_ARCH_")))
+		extra, err := libseccomp.GetArchFromString(strings.ToLower(strings.TrimPrefix(string(a), "SCMP_ARCH_")))
 		if err != nil {
 			return nil, fmt.Errorf("architecture %s: %w", a, err)
 		}
-		if err := f.AddArch(arch); err != nil && !errors.Is(err, unix.EEXIST) {
+		if err := f.AddArch(extra); err != nil && !errors.Is(err, unix.EEXIST) {
 			return nil, fmt.Errorf("architecture %s: %w", a, err)
 		}
+		guarded = append(guarded, extra)
 	}
 	if err := f.SetBadArchAction(libseccomp.ActKillProcess); err != nil {
 		return nil, err
@@ -325,15 +340,28 @@ func compile(sp *specs.LinuxSeccomp, arch libseccomp.ScmpArch, audit uint32, not
 	if err != nil {
 		return nil, err
 	}
-	ioctl, err := libseccomp.GetSyscallFromNameByArch("ioctl", arch)
-	if err != nil {
-		return nil, err
+	// The guard covers every ABI the filter lets through: a profile
+	// that adds i386 must not let TIOCSTI through int $0x80.
+	var abis []guardedArch
+	for i, a := range guarded {
+		au := audit
+		if i > 0 {
+			var ok bool
+			if au, ok = scmpAudit[a]; !ok {
+				return nil, fmt.Errorf("architecture %s: sbx cannot guard its terminal ioctls", a)
+			}
+		}
+		ioctl, err := libseccomp.GetSyscallFromNameByArch("ioctl", a)
+		if err != nil {
+			return nil, err
+		}
+		abis = append(abis, guardedArch{audit: au, ioctlNR: int32(ioctl)})
 	}
 	deny := uint32(unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM))
 	if notify {
 		deny = unix.SECCOMP_RET_USER_NOTIF
 	}
-	prog := append(terminalGuard(audit, int32(ioctl), deny), body...)
+	prog := append(terminalGuard(abis, deny), body...)
 	if len(prog) > 4096 {
 		return nil, fmt.Errorf("the filter has %d instructions, more than the kernel's 4096", len(prog))
 	}
@@ -462,10 +490,11 @@ func compareOp(op specs.LinuxSeccompOperator) (libseccomp.ScmpCompareOp, error) 
 	return 0, fmt.Errorf("unknown comparison %q", op)
 }
 
-// syscallName names call nr of the native architecture, for messages.
-func (f *filter) syscallName(nr int32) string {
+// syscallName names call nr of the native architecture, for messages;
+// known is false for a number without a name.
+func (f *filter) syscallName(nr int32) (name string, known bool) {
 	if name, err := libseccomp.ScmpSyscall(nr).GetNameByArch(f.arch); err == nil {
-		return name
+		return name, true
 	}
-	return fmt.Sprintf("syscall %d", nr)
+	return fmt.Sprintf("syscall %d", nr), false
 }

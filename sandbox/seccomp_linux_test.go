@@ -172,6 +172,31 @@ func TestProfileFilter(t *testing.T) {
 		{name: "keyctl", want: allow},
 		{name: "ioctl", args: [6]uint64{0, unix.TIOCSTI | 1<<32}, want: errnoRet(unix.EPERM)},
 	})
+	// A profile that lets other ABIs through has them guarded too.
+	s.JSON = `{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32"]}`
+	if runtime.GOARCH == "amd64" {
+		f, err := buildFilter(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name string
+			d    seccompData
+			want uint32
+		}{
+			{"i386 ioctl TIOCSTI", seccompData{NR: 54, Arch: unix.AUDIT_ARCH_I386, Args: [6]uint64{0, unix.TIOCSTI}}, errnoRet(unix.EPERM)},
+			{"i386 ioctl TIOCLINUX", seccompData{NR: 54, Arch: unix.AUDIT_ARCH_I386, Args: [6]uint64{0, 0x541C}}, errnoRet(unix.EPERM)},
+			{"i386 ioctl TCGETS", seccompData{NR: 54, Arch: unix.AUDIT_ARCH_I386, Args: [6]uint64{0, unix.TCGETS}}, allow},
+			{"i386 getpid", seccompData{NR: 20, Arch: unix.AUDIT_ARCH_I386}, allow},
+			{"x32 ioctl TIOCSTI", seccompData{NR: 0x40000202, Arch: unix.AUDIT_ARCH_X86_64, Args: [6]uint64{0, unix.TIOCSTI | 1<<32}}, errnoRet(unix.EPERM)},
+			{"x86_64 ioctl TIOCSTI", seccompData{NR: 16, Arch: unix.AUDIT_ARCH_X86_64, Args: [6]uint64{0, unix.TIOCSTI}}, errnoRet(unix.EPERM)},
+			{"AArch32 getpid", seccompData{NR: 20, Arch: unix.AUDIT_ARCH_ARM}, killProc},
+		} {
+			if got, err := runBPF(f.prog, &c.d); err != nil || got != c.want {
+				t.Errorf("%s: %#x %v, want %#x", c.name, got, err, c.want)
+			}
+		}
+	}
 	for _, bad := range []string{`{`, `{"defaultAction":"SCMP_ACT_NOPE"}`, `{}`,
 		`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"SCMP_CMP_BOGUS"}]}]}`} {
 		s.JSON = bad

@@ -147,9 +147,24 @@ type seccompNotifResp struct {
 	Flags uint32
 }
 
-// maxDeniedLines caps the lines --log-denied prints for one call: a
-// program that retries in a loop must not flood the terminal.
-const maxDeniedLines = 5
+// maxDeniedLines caps the lines --log-denied prints for one call, and
+// maxDeniedTotal all of them: a program that retries in a loop, or tries
+// every call number, must not flood the terminal.
+const (
+	maxDeniedLines = 5
+	maxDeniedTotal = 100
+)
+
+// printable replaces what a terminal would interpret (a process name is
+// the payload's to choose) with '?'.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
+			return '?'
+		}
+		return r
+	}, s)
+}
 
 // serveDenied answers the filter's notifications (--log-denied): each
 // refused call gets the error the filter's real program gives it, and
@@ -158,6 +173,7 @@ func serveDenied(listener *os.File, f *filter, ctl *conn) {
 	defer listener.Close()
 	fd := listener.Fd()
 	seen := map[int32]int{}
+	total := 0
 	for {
 		var req seccompNotif
 		_, _, e := unix.Syscall(unix.SYS_IOCTL, fd, unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&req)))
@@ -173,17 +189,27 @@ func serveDenied(listener *os.File, f *filter, ctl *conn) {
 		}
 		// The line goes before the answer: once answered, the caller
 		// may exit, and the sandbox end, before a late line is sent.
-		name := f.syscallName(req.Data.NR)
-		seen[req.Data.NR]++
-		switch n := seen[req.Data.NR]; {
+		name, known := f.syscallName(req.Data.NR)
+		bucket := req.Data.NR
+		if !known {
+			bucket = -1 // numbers without a name count as one call
+		}
+		seen[bucket]++
+		switch n := seen[bucket]; {
 		case name == "clone3" && errno == unix.ENOSYS:
 			// libc tries clone3 at every thread and falls back to
 			// clone when told ENOSYS, as the filter means it to.
+		case total > maxDeniedTotal:
+		case total == maxDeniedTotal:
+			total++
+			ctl.send(message{Type: msgDenied, Text: "further refusals not shown"})
 		case n <= maxDeniedLines:
+			total++
 			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", req.PID))
 			ctl.send(message{Type: msgDenied, Text: fmt.Sprintf("%s by %s (pid %d): %s",
-				name, strings.TrimSpace(string(comm)), req.PID, unix.ErrnoName(errno))})
+				name, printable(strings.TrimSpace(string(comm))), req.PID, unix.ErrnoName(errno))})
 		case n == maxDeniedLines+1:
+			total++
 			ctl.send(message{Type: msgDenied, Text: fmt.Sprintf("%s: further refusals not shown", name)})
 		}
 		resp := seccompNotifResp{ID: req.ID, Error: -int32(errno)}

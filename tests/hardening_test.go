@@ -316,6 +316,27 @@ func TestLogDenied(t *testing.T) {
 			}
 		})
 	}
+	// A payload that makes every call number, under a name of escape
+	// sequences, gets a bounded report with no control character in it.
+	t.Run("a flood", func(t *testing.T) {
+		t.Parallel()
+		r := helper(t, []string{"--log-denied"}, "deny-flood")
+		denied := 0
+		for _, l := range r.stderrLines() {
+			if strings.HasPrefix(l, "sbx: denied: ") {
+				denied++
+			}
+		}
+		if r.code != 0 || denied == 0 || denied > 110 {
+			t.Errorf("want a report of at most about 100 lines, got %d\n%s", denied, r)
+		}
+		if strings.ContainsAny(r.stderr, "\x1b\r") {
+			t.Errorf("control characters of the payload's choosing reached stderr: %q", r.stderr)
+		}
+		if !strings.Contains(r.stderr, "keyctl by ?[31mEVIL") {
+			t.Errorf("want keyctl reported with the name made printable\n%s", r)
+		}
+	})
 	t.Run("allowed calls are not reported", func(t *testing.T) {
 		t.Parallel()
 		r := runSbx(t, "run", "--log-denied", "--", "/bin/true")

@@ -184,6 +184,15 @@ func helperMain(args []string) int {
 			return 2
 		}
 		return ttyIoctl(args[0])
+	case "deny-flood": // a process name with an escape sequence, then 300 call numbers without a name and 20 keyctl
+		name := []byte("\x1b[31mEVIL\r\x00")
+		unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
+		for i := uintptr(0); i < 300; i++ {
+			unix.Syscall(1000+i, 0, 0, 0)
+		}
+		for i := 0; i < 20; i++ {
+			unix.Syscall(unix.SYS_KEYCTL, 0, 0, 0)
+		}
 	case "fake-record": // fake-record RUNDIR PID: plant a record of sbx's, see fakeRecord
 		if !need(2) {
 			return 2

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -57,6 +58,7 @@ func ps(args []string) int {
 	if err != nil {
 		return fail(fmt.Errorf("ps: %w", err))
 	}
+	slices.SortFunc(states, func(a, b policy.State) int { return a.Started.Compare(b.Started) })
 	if *quiet {
 		for _, st := range states {
 			fmt.Println(st.ID)
