@@ -33,7 +33,7 @@ type spawnAttr struct {
 	newUser          bool
 	uidMap, gidMap   idmap.Map
 	setgroups        bool
-	joinUserns       int // or a user namespace to join (setns); -1: none
+	joinUserns       int     // or a user namespace to join (setns); -1: none
 	filter           *filter // nil: no seccomp filter
 	wantNotification bool    // the filter notifies: return its listener
 }

@@ -523,7 +523,11 @@ func execConnect(sock string) int {
 	}
 	req := `{"type":"exec","argv":["/bin/sh","-c","echo PWNED"]}`
 	if err := unix.Sendmsg(s, []byte(req), unix.UnixRights(0, 1, 2), nil, 0); err != nil {
-		fmt.Println(errName(err))
+		if errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET) {
+			fmt.Println("refused") // closed before the request went
+		} else {
+			fmt.Println(errName(err))
+		}
 		return 0
 	}
 	buf := make([]byte, 65536)
