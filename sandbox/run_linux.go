@@ -76,7 +76,7 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 			defer rec.remove()
 			// Records of sandboxes whose sbx was SIGKILLed go now,
 			// off the start path.
-			go States(p.StateDir)
+			go sweep(p.StateDir)
 		}
 	}
 	if err := closeInherited(p.KeepFDs); err != nil {

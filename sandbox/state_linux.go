@@ -6,9 +6,14 @@ package sandbox
 //	  state.json   policy.State; the launcher holds an exclusive flock
 //	               on it until it exits, so a record whose lock is free
 //	               is a leftover (sbx was SIGKILLed) and is removed
-//	  exec.sock    SOCK_SEQPACKET, listened on by the sandbox's PID 1
-//	               (exec_linux.go); the 0700 directories keep everyone
-//	               but the user out, and every view hides the tree
+//	  exec.sock    SOCK_SEQPACKET, served by the launcher, which passes
+//	               each client to the sandbox's PID 1 (exec_linux.go);
+//	               the 0700 directories keep everyone but the user out,
+//	               and every view hides the tree
+//
+// A record is acted on only once its exec.sock proves to be served by
+// the sbx run it names (verifyRecord): sandboxes have no process in the
+// host's namespaces to forge that with.
 //
 // The record is written once the payload runs and removed when the
 // launcher returns. Without a runtime directory a sandbox runs
@@ -182,6 +187,15 @@ func (r *record) remove() {
 // States lists the sandboxes recorded under stateDir that are running,
 // and removes the records of those that are not.
 func States(stateDir string) ([]policy.State, error) {
+	return records(stateDir, true)
+}
+
+// sweep removes the records of sandboxes that are not running.
+func sweep(stateDir string) { records(stateDir, false) }
+
+// records reads stateDir: it removes the records no sbx run holds any
+// more, and returns those that are held (and, with verify, proven).
+func records(stateDir string, verify bool) ([]policy.State, error) {
 	if stateDir == "" {
 		return nil, errors.New("no $XDG_RUNTIME_DIR: sandboxes of this session are not recorded")
 	}
@@ -209,8 +223,12 @@ func States(stateDir string) ([]policy.State, error) {
 			return nil, err
 		case !running:
 			os.RemoveAll(dir)
-		case verifyRecord(stateDir, st) == nil:
-			out = append(out, st)
+		case !verify:
+		default:
+			if c, err := verifyRecord(stateDir, st); err == nil {
+				c.close()
+				out = append(out, st)
+			}
 		}
 		// A record locked by something that is no sbx run of this
 		// user's (a sandbox that renamed the runtime directory and
@@ -287,32 +305,34 @@ func procStatusOf(pid string) (map[string]string, error) {
 	return m, nil
 }
 
-// verifyRecord checks that a record is what sbx run wrote: its sbx run
-// (st.PID) runs in this user and mount namespace and holds the lock on
-// its state.json. A sandbox that can write where the records are (a
-// --rw grant above $XDG_RUNTIME_DIR) can plant a record, but no process
-// of the host's namespaces to stand behind it.
-func verifyRecord(stateDir string, st policy.State) error {
-	if err := sameNamespaces(st.PID); err != nil {
-		return fmt.Errorf("sandbox %s: not an sbx run of yours: %w", st.ID, err)
-	}
-	var fi unix.Stat_t
-	if err := unix.Stat(filepath.Join(stateDir, st.ID, stateFile), &fi); err != nil {
-		return fmt.Errorf("sandbox %s: %w", st.ID, err)
-	}
-	locks, err := os.ReadFile("/proc/locks")
+// verifyRecord checks that a record is what sbx run wrote: its exec.sock
+// is served by its sbx run (st.PID), a process of this user in this
+// process's namespaces. A sandbox that can write where the records are
+// (a --rw grant above $XDG_RUNTIME_DIR) can plant a record and serve a
+// socket, but not from a process of the host's namespaces. On success
+// it returns the connection, for sbx exec.
+func verifyRecord(stateDir string, st policy.State) (*conn, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(fi.Dev), unix.Minor(fi.Dev), fi.Ino)
-	for _, line := range strings.Split(string(locks), "\n") {
-		f := strings.Fields(line)
-		// "1: FLOCK  ADVISORY  WRITE 4242 00:1a:1234 0 EOF"
-		if len(f) >= 6 && f[1] == "FLOCK" && f[4] == strconv.Itoa(st.PID) && f[5] == want {
-			return nil
-		}
+	c := &conn{os.NewFile(uintptr(fd), "sbx-exec")}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: filepath.Join(stateDir, st.ID, execSocket)}); err != nil {
+		c.close()
+		return nil, fmt.Errorf("sandbox %s: connect: %w", st.ID, err)
 	}
-	return fmt.Errorf("sandbox %s: its record is not held by pid %d", st.ID, st.PID)
+	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+	if err == nil && (int(cred.Pid) != st.PID || cred.Uid != uint32(os.Getuid())) {
+		err = fmt.Errorf("its exec.sock is served by pid %d, not by its sbx run (pid %d)", cred.Pid, st.PID)
+	}
+	if err == nil {
+		err = sameNamespaces(st.PID)
+	}
+	if err != nil {
+		c.close()
+		return nil, fmt.Errorf("sandbox %s: not an sbx run of yours: %w", st.ID, err)
+	}
+	return c, nil
 }
 
 // Usage reads what a sandbox's cgroup says it uses now.
@@ -377,9 +397,11 @@ func Stop(stateDir string, st policy.State, grace time.Duration) error {
 	if !locked(f) {
 		return gone
 	}
-	if err := verifyRecord(stateDir, st); err != nil {
+	c, err := verifyRecord(stateDir, st)
+	if err != nil {
 		return err
 	}
+	c.close()
 	if init >= 0 && parentOf(st.InitPID) != st.PID {
 		unix.Close(init)
 		init = -1
@@ -448,27 +470,13 @@ func waitUnlocked(f *os.File, d time.Duration) bool {
 // a terminal (and not noPTY), the command gets a pseudo-terminal of the
 // sandbox's that this process relays, as sbx run does.
 func Exec(stateDir string, st policy.State, argv, env []string, cwd string, noPTY bool) (*Outcome, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	// This process's stdio go only to the sbx run of the record.
+	c, err := verifyRecord(stateDir, st)
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{os.NewFile(uintptr(fd), "sbx-exec")}
 	defer c.close()
-	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: filepath.Join(stateDir, st.ID, execSocket)}); err != nil {
-		return nil, fmt.Errorf("sandbox %s: connect: %w", st.ID, err)
-	}
-	// This process's stdio go only to the sbx run of the record: the
-	// socket's other end must be it, and the record its.
-	cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox %s: %w", st.ID, err)
-	}
-	if int(cred.Pid) != st.PID || cred.Uid != uint32(os.Getuid()) {
-		return nil, fmt.Errorf("sandbox %s: exec.sock is served by pid %d, not by its sbx run (pid %d)", st.ID, cred.Pid, st.PID)
-	}
-	if err := verifyRecord(stateDir, st); err != nil {
-		return nil, err
-	}
+	fd := int(c.f.Fd())
 	req := message{Type: msgExec, Argv: argv, Env: env, Cwd: cwd}
 	var tty *terminal
 	if t := probeTerminal(); t.Stdin && !noPTY {
