@@ -28,7 +28,7 @@ test-integration: build ## drive bin/sbx as an unprivileged user (as root: creat
 	SBX_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -v ./tests/
 
 fuzz: ## run every fuzz target for FUZZTIME
-	@for pkg in ./idmap ./policy ./cgroup; do \
+	@for pkg in ./idmap ./policy ./cgroup ./sandbox; do \
 	  for t in $$($(GO) test -list 'Fuzz.*' $$pkg | grep ^Fuzz); do \
 	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; done

@@ -280,3 +280,39 @@ func sameDecisions(a, b []insn, audit uint32) string {
 	}
 	return ""
 }
+
+// A seccomp profile from a file is the user's input: whatever it holds,
+// loading it is an error or a filter that decides every call, never a
+// panic, and the terminal guard comes first.
+func FuzzProfileFilter(f *testing.F) {
+	f.Add(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getcwd"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}`)
+	f.Add(`{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86"],"syscalls":[{"names":["read","write","execve","exit_group"],"action":"SCMP_ACT_ALLOW","args":[{"index":0,"value":1,"op":"SCMP_CMP_MASKED_EQ","valueTwo":1}]}]}`)
+	f.Add(`{"defaultAction":"SCMP_ACT_KILL","archMap":[{"architecture":"SCMP_ARCH_X86_64","subArchitectures":["SCMP_ARCH_X32"]}]}`)
+	f.Fuzz(func(t *testing.T, text string) {
+		fl, err := buildFilter(policy.Seccomp{Mode: policy.SeccompProfile, Path: "p.json", JSON: text})
+		if err != nil {
+			return
+		}
+		for nr := int32(0); nr < 460; nr += 7 {
+			if _, err := runBPF(fl.prog, &seccompData{NR: nr, Arch: auditArches[runtime.GOARCH]}); err != nil {
+				t.Fatalf("call %d: %v", nr, err)
+			}
+		}
+		got, err := runBPF(fl.prog, &seccompData{NR: nr(t, "ioctl", fl.arch), Arch: auditArches[runtime.GOARCH], Args: [6]uint64{0, unix.TIOCSTI | 1<<40}})
+		if err != nil || got&unix.SECCOMP_RET_ACTION_FULL == unix.SECCOMP_RET_ALLOW {
+			t.Fatalf("TIOCSTI under %s: %#x %v", text, got, err)
+		}
+	})
+}
+
+// The interpreter never panics, whatever the program.
+func FuzzRunBPF(f *testing.F) {
+	f.Add(encodeBPF(terminalGuard([]guardedArch{{unix.AUDIT_ARCH_X86_64, 16}}, unix.SECCOMP_RET_KILL_PROCESS)), uint32(16), uint64(unix.TIOCSTI))
+	f.Fuzz(func(t *testing.T, b []byte, nr uint32, arg uint64) {
+		prog, err := decodeBPF(b[:len(b)/8*8])
+		if err != nil {
+			t.Fatal(err)
+		}
+		runBPF(prog, &seccompData{NR: int32(nr), Arch: unix.AUDIT_ARCH_X86_64, Args: [6]uint64{0, arg}})
+	})
+}
