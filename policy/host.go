@@ -38,7 +38,7 @@ type Host struct {
 	// OpenFDs are the descriptors open in the launcher above 2.
 	OpenFDs map[int]bool
 	// Terminal says which of the launcher's descriptors 0, 1, 2 are a
-	// terminal: stdin, and stdout and stderr where they are that same one.
+	// terminal.
 	Terminal Terminal
 
 	// LandlockABI is the kernel's Landlock ABI (0: none); SeccompFilter
@@ -58,9 +58,8 @@ type Host struct {
 	BusAddress string
 }
 
-// Terminal is which of the launcher's standard descriptors are its
-// terminal. Stdout and Stderr are set only when Stdin is and they are the
-// same terminal (a redirected stdout is not).
+// Terminal is which of the launcher's standard descriptors are a
+// terminal (any: a payload must hold none of the caller's).
 type Terminal struct {
 	Stdin, Stdout, Stderr bool
 }

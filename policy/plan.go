@@ -31,8 +31,9 @@ type Plan struct {
 	// asked, or --cgroup); nil means the user manager is never contacted.
 	Cgroup *CgroupPlan `json:"cgroup,omitempty"`
 	// PTY is set when the payload gets a pseudo-terminal of its own that
-	// the launcher relays to the caller's terminal (stdin a terminal, no
-	// --no-pty); nil means the payload gets descriptors 0, 1, 2 as they are.
+	// the launcher relays to the caller's terminal (one of descriptors
+	// 0, 1, 2 a terminal, no --no-pty); nil means the payload gets them
+	// as they are.
 	PTY *PTY `json:"pty,omitempty"`
 	// StateDir is where the running sandbox is recorded for sbx ps, stop
 	// and exec ($XDG_RUNTIME_DIR/sbx/run); "" when there is no runtime
@@ -187,9 +188,10 @@ type Mount struct {
 }
 
 // PTY says which of the payload's standard descriptors are its
-// pseudo-terminal: stdin always, stdout and stderr where they were the
-// caller's terminal (a redirected one stays as it is).
+// pseudo-terminal: those that were a terminal of the caller's. Its input
+// is relayed from the caller's terminal only when stdin was one.
 type PTY struct {
+	Stdin  bool `json:"stdin"`
 	Stdout bool `json:"stdout"`
 	Stderr bool `json:"stderr"`
 }

@@ -124,8 +124,8 @@ func resolve(f Flags, h Host) (*Plan, error) {
 		return nil, err
 	}
 	p.StateDir = StateDir(h.RuntimeDir)
-	if h.Terminal.Stdin && !f.NoPTY {
-		p.PTY = &PTY{Stdout: h.Terminal.Stdout, Stderr: h.Terminal.Stderr}
+	if t := h.Terminal; (t.Stdin || t.Stdout || t.Stderr) && !f.NoPTY {
+		p.PTY = &PTY{Stdin: t.Stdin, Stdout: t.Stdout, Stderr: t.Stderr}
 	}
 	p.Cwd = h.Cwd
 	if f.Chdir != "" {

@@ -160,12 +160,13 @@ func (s *execServer) handle(c *conn) {
 			return
 		}
 		defer tty.Close()
-		a.files[0], a.ctty = int(tty.Fd()), 0
-		if m.PTY.Stdout {
-			a.files[1] = int(tty.Fd())
-		}
-		if m.PTY.Stderr {
-			a.files[2] = int(tty.Fd())
+		for i, on := range []bool{m.PTY.Stdin, m.PTY.Stdout, m.PTY.Stderr} {
+			if on {
+				a.files[i] = int(tty.Fd())
+				if a.ctty < 0 {
+					a.ctty = i // the child's descriptor
+				}
+			}
 		}
 	}
 	var listener *os.File
@@ -201,8 +202,14 @@ func (s *execServer) handle(c *conn) {
 			}
 			if m.Type == msgSignal && m.Signal > 0 && m.Signal < 65 {
 				sig := unix.Signal(m.Signal)
-				if !toGroup(sig) || unix.Kill(-pid, sig) != nil {
-					unix.Kill(pid, sig)
+				send := func(sig unix.Signal) {
+					if !toGroup(sig) || unix.Kill(-pid, sig) != nil {
+						unix.Kill(pid, sig)
+					}
+				}
+				send(sig)
+				if terminating(sig) {
+					send(unix.SIGCONT) // a stopped command must see it
 				}
 			}
 		}

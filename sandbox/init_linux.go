@@ -290,7 +290,9 @@ func loopbackUp() error {
 func payloadFiles(p *policy.Plan, tty *os.File) []int {
 	files := []int{0, 1, 2}
 	if tty != nil {
-		files[0] = int(tty.Fd())
+		if p.PTY.Stdin {
+			files[0] = int(tty.Fd())
+		}
 		if p.PTY.Stdout {
 			files[1] = int(tty.Fd())
 		}

@@ -48,6 +48,7 @@ package sandbox
 // of sbx leaves the terminal raw (`stty sane` or `reset` repairs it).
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,20 +67,10 @@ const (
 	msgPTYReady = "pty-ready"
 )
 
-// probeTerminal tells which of descriptors 0, 1, 2 are the caller's
-// terminal: 1 and 2 count only as the same terminal as 0.
+// probeTerminal tells which of descriptors 0, 1, 2 are a terminal. Any
+// counts (/dev/tty too, whatever its inode): the payload holds none.
 func probeTerminal() policy.Terminal {
-	var t policy.Terminal
-	var st0 unix.Stat_t
-	if !isTerminal(0) || unix.Fstat(0, &st0) != nil {
-		return t
-	}
-	same := func(fd int) bool {
-		var st unix.Stat_t
-		return isTerminal(fd) && unix.Fstat(fd, &st) == nil && st.Dev == st0.Dev && st.Ino == st0.Ino && st.Rdev == st0.Rdev
-	}
-	t.Stdin, t.Stdout, t.Stderr = true, same(1), same(2)
-	return t
+	return policy.Terminal{Stdin: isTerminal(0), Stdout: isTerminal(1), Stderr: isTerminal(2)}
 }
 
 func isTerminal(fd int) bool {
@@ -214,6 +205,7 @@ func (c *conn) recvFD() (m message, fd int, err error) {
 // terminal is the launcher's side: the caller's terminal on fd 0, and
 // the master of the payload's once init has passed it.
 type terminal struct {
+	fd    int      // the caller's terminal: 0, or 1 or 2 when stdin is none
 	out   *os.File // where the payload's terminal output goes
 	null  *os.File // init's stand-in for the caller's terminal
 	plan  *policy.PTY
@@ -228,6 +220,13 @@ type terminal struct {
 	raw     bool // the caller's terminal is raw, by us
 	held    bool // sbx is stopping: the terminal is the shell's
 	ended   bool
+	// sawEsc: the payload wrote an escape sequence (it may have asked
+	// the terminal a question, whose answer must not reach the shell).
+	sawEsc atomic.Bool
+	// filter drops, while sbx is in the background, the sequences that
+	// make a terminal answer (outside the foreground the answer would
+	// be typed into the shell).
+	filter answerFilter
 
 	master   *os.File
 	mfd      int
@@ -246,7 +245,15 @@ type terminal struct {
 const lookAgain = 100 * time.Millisecond
 
 func newTerminal(pt *policy.PTY) (*terminal, error) {
-	saved, err := unix.IoctlGetTermios(0, unix.TCGETS)
+	fd := 0
+	switch {
+	case pt.Stdin:
+	case pt.Stdout:
+		fd = 1
+	default:
+		fd = 2
+	}
+	saved, err := unix.IoctlGetTermios(fd, unix.TCGETS)
 	if err != nil {
 		return nil, fmt.Errorf("launcher: terminal settings: %w", err)
 	}
@@ -265,7 +272,7 @@ func newTerminal(pt *policy.PTY) (*terminal, error) {
 		unix.Close(stop[1])
 		return nil, fmt.Errorf("launcher: pipe: %w", err)
 	}
-	t := &terminal{null: null, plan: pt, saved: *saved, inherit: foreground(0), mfd: -1,
+	t := &terminal{fd: fd, null: null, plan: pt, saved: *saved, inherit: foreground(fd) && pt.Stdin, mfd: -1,
 		stopR: stop[0], stopW: stop[1], wakeR: wake[0], wakeW: wake[1], outDone: make(chan struct{})}
 	switch {
 	case pt.Stdout:
@@ -280,7 +287,9 @@ func newTerminal(pt *policy.PTY) (*terminal, error) {
 
 // hide gives init /dev/null where the caller's terminal would be.
 func (t *terminal) hide(files []*os.File) {
-	files[0] = t.null
+	if t.plan.Stdin {
+		files[0] = t.null
+	}
 	if t.plan.Stdout {
 		files[1] = t.null
 	}
@@ -303,6 +312,15 @@ func (t *terminal) attach(fd int) error {
 			return fmt.Errorf("launcher: set the sandbox terminal's settings: %w", err)
 		}
 	}
+	if !t.plan.Stdin {
+		// Output only: the caller's terminal keeps its settings and does
+		// the output processing, once; the payload's passes bytes as
+		// they are.
+		if tio, err := unix.IoctlGetTermios(fd, unix.TCGETS); err == nil {
+			tio.Oflag &^= unix.OPOST
+			unix.IoctlSetTermios(fd, unix.TCSETS, tio)
+		}
+	}
 	if err := unix.SetNonblock(fd, true); err != nil {
 		unix.Close(fd)
 		return fmt.Errorf("launcher: %w", err)
@@ -312,8 +330,10 @@ func (t *terminal) attach(fd int) error {
 	t.resize()
 	t.lastRead.Store(time.Now().UnixNano())
 	go t.output()
-	t.enterRaw()
-	go t.input()
+	if t.plan.Stdin {
+		t.enterRaw()
+		go t.input()
+	}
 	return nil
 }
 
@@ -323,7 +343,7 @@ func (t *terminal) resize() {
 	if t.mfd < 0 {
 		return
 	}
-	if ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ); err == nil {
+	if ws, err := unix.IoctlGetWinsize(t.fd, unix.TIOCGWINSZ); err == nil {
 		unix.IoctlSetWinsize(t.mfd, unix.TIOCSWINSZ, ws)
 	}
 }
@@ -336,7 +356,7 @@ func (t *terminal) resize() {
 func (t *terminal) enterRaw() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.ended || t.held || t.mfd < 0 {
+	if t.ended || t.held || t.mfd < 0 || !t.plan.Stdin {
 		return false
 	}
 	if !foreground(0) {
@@ -373,10 +393,12 @@ func (t *terminal) continued() {
 
 // suspend is the payload's stop: the caller gets its settings back and
 // stop stops sbx, as a job of the caller's shell, until fg or bg.
+// TCSETSF drops input not read yet: a terminal's answer to a question
+// the payload asked must not go to the shell.
 func (t *terminal) suspend(stop func()) {
 	t.mu.Lock()
 	if t.raw && foreground(0) {
-		unix.IoctlSetTermios(0, unix.TCSETS, &t.saved)
+		unix.IoctlSetTermios(0, unix.TCSETSF, &t.saved)
 	}
 	t.raw, t.held = false, true
 	t.mu.Unlock()
@@ -450,7 +472,16 @@ func (t *terminal) output() {
 		n, err := t.master.Read(buf)
 		if n > 0 {
 			t.lastRead.Store(time.Now().UnixNano())
-			t.out.Write(buf[:n])
+			out := buf[:n]
+			if !foreground(t.fd) {
+				out = t.filter.drop(out)
+			} else {
+				t.filter.reset()
+			}
+			if bytes.IndexByte(out, 0x1b) >= 0 {
+				t.sawEsc.Store(true)
+			}
+			t.out.Write(out)
 		}
 		if err != nil {
 			return
@@ -484,13 +515,20 @@ func (t *terminal) drain() {
 	}
 }
 
-// close restores the caller's terminal and releases the rest.
+// close restores the caller's terminal and releases the rest. The
+// payload may have asked the terminal a question (an escape sequence)
+// whose answer is still on its way: a status request of our own
+// (DSR 5), answered after it, marks where the answers end; what came
+// until then is dropped, and TCSETSF drops what is left unread.
 func (t *terminal) close() {
 	t.drain()
 	t.mu.Lock()
 	t.ended = true
 	if t.raw && foreground(0) {
-		unix.IoctlSetTermios(0, unix.TCSETS, &t.saved)
+		if t.sawEsc.Load() {
+			syncAnswers(0, t.out)
+		}
+		unix.IoctlSetTermios(0, unix.TCSETSF, &t.saved)
 	}
 	t.raw = false
 	t.mu.Unlock()
@@ -501,4 +539,101 @@ func (t *terminal) close() {
 	unix.Close(t.stopR)
 	unix.Close(t.wakeR)
 	unix.Close(t.wakeW)
+}
+
+// syncAnswers asks the terminal for its status and reads (raw) until the
+// answer, ESC [ 0 n, or a quarter of a second: a terminal answers in
+// order, so every answer to an earlier question has come before it.
+func syncAnswers(fd int, out *os.File) {
+	out.Write([]byte("\x1b[5n"))
+	deadline := time.Now().Add(250 * time.Millisecond)
+	var seen []byte
+	buf := make([]byte, 256)
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return
+		}
+		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if n, err := unix.Poll(p, int(left/time.Millisecond)+1); err != nil && !errors.Is(err, unix.EINTR) || n == 0 {
+			if err == nil {
+				return
+			}
+			continue
+		}
+		n, err := unix.Read(fd, buf)
+		if n <= 0 || err != nil {
+			return
+		}
+		seen = append(seen, buf[:n]...)
+		if bytes.Contains(seen, []byte("\x1b[0n")) {
+			return
+		}
+		if len(seen) > 4096 {
+			seen = seen[len(seen)-16:]
+		}
+	}
+}
+
+// answerFilter drops from a byte stream the escape sequences that make a
+// terminal answer: CSI sequences ending in n (status, cursor position),
+// c (device attributes), t (window reports), x (terminal parameters)
+// and q with an intermediate (DECRQM and the like), and every DCS, OSC,
+// APC, PM and SOS string (requests among them: DECRQSS, XTGETTCAP, color
+// queries). It keeps its place across calls.
+type answerFilter struct {
+	state int    // 0 text, 1 after ESC, 2 in CSI, 3 in a string, 4 ESC in a string
+	seq   []byte // the CSI sequence so far
+}
+
+func (f *answerFilter) reset() { f.state, f.seq = 0, nil }
+
+func (f *answerFilter) drop(b []byte) []byte {
+	out := make([]byte, 0, len(b))
+	for _, c := range b {
+		switch f.state {
+		case 0:
+			if c == 0x1b {
+				f.state = 1
+				continue
+			}
+			out = append(out, c)
+		case 1:
+			switch c {
+			case '[':
+				f.state, f.seq = 2, []byte{0x1b, '['}
+			case 'P', ']', '_', '^', 'X':
+				f.state = 3
+			default:
+				f.state = 0
+				out = append(out, 0x1b, c)
+			}
+		case 2:
+			f.seq = append(f.seq, c)
+			if c >= 0x40 && c <= 0x7e { // the final byte
+				f.state = 0
+				switch c {
+				case 'n', 'c', 't', 'x', 'q', 'p':
+				default:
+					out = append(out, f.seq...)
+				}
+				f.seq = nil
+			} else if len(f.seq) > 64 {
+				f.state, f.seq = 0, nil // not a sequence a terminal would take
+			}
+		case 3:
+			switch c {
+			case 0x07:
+				f.state = 0 // BEL ends an OSC
+			case 0x1b:
+				f.state = 4
+			}
+		case 4:
+			f.state = 3
+			if c == '\\' {
+				f.state = 0 // ST
+			}
+		}
+	}
+	return out
 }

@@ -103,6 +103,11 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	sigc := make(chan os.Signal, 16)
 	signal.Notify(sigc, caught()...)
 	defer signal.Stop(sigc)
+	// A closed stderr (sbx run ... 2>&1 | head) must not kill sbx before
+	// the caller's terminal is restored: Go dies of SIGPIPE on fds 1 and
+	// 2 unless it is caught. Caught, not ignored: init and the payload
+	// start with it at its default again.
+	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
 
 	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
 	if p.Namespaces.Net {
@@ -292,7 +297,7 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 				// The caller's terminal may be raw (the relay): end
 				// the line as a terminal needs it then.
 				eol := "\n"
-				if tty != nil && p.PTY.Stderr {
+				if tty != nil && p.PTY.Stdin && p.PTY.Stderr {
 					eol = "\r\n"
 				}
 				fmt.Fprint(os.Stderr, "sbx: denied: "+m.Text+eol)

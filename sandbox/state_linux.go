@@ -479,23 +479,34 @@ func Exec(stateDir string, st policy.State, argv, env []string, cwd string, noPT
 	fd := int(c.f.Fd())
 	req := message{Type: msgExec, Argv: argv, Env: env, Cwd: cwd}
 	var tty *terminal
-	if t := probeTerminal(); t.Stdin && !noPTY {
-		req.PTY = &policy.PTY{Stdout: t.Stdout, Stderr: t.Stderr}
+	stdio := []int{0, 1, 2}
+	if t := probeTerminal(); (t.Stdin || t.Stdout || t.Stderr) && !noPTY {
+		req.PTY = &policy.PTY{Stdin: t.Stdin, Stdout: t.Stdout, Stderr: t.Stderr}
 		if tty, err = newTerminal(req.PTY); err != nil {
 			return nil, err
 		}
 		defer tty.close() // after c.close: the caller's settings come back first
+		// The sandbox gets /dev/null where the caller's terminal was.
+		for i, on := range []bool{t.Stdin, t.Stdout, t.Stderr} {
+			if on {
+				stdio[i] = int(tty.null.Fd())
+			}
+		}
 	}
 	b, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	if err := unix.Sendmsg(fd, b, unix.UnixRights(0, 1, 2), nil, 0); err != nil {
+	if err := unix.Sendmsg(fd, b, unix.UnixRights(stdio...), nil, 0); err != nil {
 		return nil, fmt.Errorf("sandbox %s: send the request: %w", st.ID, err)
 	}
 	sigc := make(chan os.Signal, 16)
 	signal.Notify(sigc, caught()...)
 	defer signal.Stop(sigc)
+	// A closed stderr must not kill this process before the caller's
+	// terminal is restored (Go dies of SIGPIPE on fds 1 and 2 unless
+	// it is caught; caught, it is reset at exec, not ignored).
+	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
 	type packet struct {
 		message
 		fd int

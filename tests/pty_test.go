@@ -511,3 +511,100 @@ func TestPTYJobControl(t *testing.T) {
 		}
 	})
 }
+
+// shQuoteArgs renders argv for a shell command line.
+func shQuoteArgs(argv []string) string {
+	var q []string
+	for _, a := range argv {
+		q = append(q, shQuoteTest(a))
+	}
+	return strings.Join(q, " ")
+}
+
+// With stdin redirected, stdout and stderr on the caller's terminal
+// still reach it only through a pseudo-terminal of the sandbox's: the
+// payload cannot change the caller's terminal's settings (nor read
+// what is typed to the shell, nor change its line discipline).
+func TestTerminalOutputOnly(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	script := `stty raw -echo <&1 2>/dev/null; stty raw -echo <&2 2>/dev/null; stty raw -echo </dev/tty 2>/dev/null
+		for f in 1 2; do stat -Lc "fd$f %d" /proc/self/fd/$f; done; test -t 0 || echo stdin-redirected; echo end`
+	cmd := shQuoteArgs(sbxArgv("--", "/bin/sh", "-c", script)) + " </dev/null"
+	ptmx, pts := openPty(t)
+	var outer unix.Stat_t
+	err := unix.Fstat(int(pts.Fd()), &outer)
+	pts.Close()
+	ptmx.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := startInTerm(t, 24, 80, "/bin/sh", "-c", cmd)
+	before := o.termios(t)
+	o.waitFor(t, "end", 15*time.Second)
+	o.wait(t, 10*time.Second)
+	out := o.output()
+	if !strings.Contains(out, "stdin-redirected") {
+		t.Fatalf("stdin was not the redirected one: %q", out)
+	}
+	for _, fd := range []string{"fd1", "fd2"} {
+		if !strings.Contains(out, fd+" ") || strings.Contains(out, fmt.Sprintf("%s %d\r", fd, outer.Dev)) || strings.Contains(out, fmt.Sprintf("%s %d\n", fd, outer.Dev)) {
+			t.Errorf("%s inside is on the host's devpts (device %d), or missing; output %q", fd, outer.Dev, out)
+		}
+	}
+	if after := o.termios(t); after != before {
+		t.Errorf("the payload changed the caller's terminal settings: before %+v, after %+v", before, after)
+	}
+}
+
+// A terminal's answer to a question the payload asked just before it
+// ended (here a cursor position report, sent late, as over ssh) must not
+// be left for the shell to read as typed input.
+func TestTerminalAnswerAfterExit(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	o := startInTerm(t, 24, 80, sbxArgv("--", "/bin/sh", "-c", `printf 'asking\033[6n'`)...)
+	o.waitFor(t, "\x1b[6n", 10*time.Second)
+	// sbx asks for the terminal's status once the payload is gone; a
+	// terminal answers in order: the position first, then the status.
+	o.waitFor(t, "\x1b[5n", 10*time.Second)
+	o.ptmx.Write([]byte("\x1b[24;80R\x1b[0n"))
+	o.wait(t, 10*time.Second)
+	if n, err := unix.IoctlGetInt(int(o.pts.Fd()), unix.TIOCINQ); err != nil || n != 0 {
+		t.Errorf("%d bytes of the terminal's answer are left for the shell (%v)", n, err)
+	}
+}
+
+// In the background, sbx passes the payload's output on without the
+// sequences that make a terminal answer (the answer would go to the
+// shell, which has the terminal then); colours stay.
+func TestTerminalBackgroundQueries(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	if _, err := exec.LookPath("bash"); err != nil {
+		mustRun(t, "no bash")
+	}
+	inner := shQuoteArgs(sbxArgv("--", "/bin/sh", "-c", `sleep 0.3; printf 'bg[\033[31mred\033[0m\033[6n\033[c\033]11;?\007]end\n'`))
+	o := startInTerm(t, 24, 80, "bash", "-m", "-c", inner+" & wait")
+	o.waitFor(t, "]end", 15*time.Second)
+	o.wait(t, 10*time.Second)
+	out := o.output()
+	if !strings.Contains(out, "bg[\x1b[31mred\x1b[0m]end") {
+		t.Errorf("background output: want the colours and the text without the queries, got %q", out)
+	}
+}
+
+// A closed stderr must not kill sbx before it restores the terminal:
+// Go dies of SIGPIPE on a write to fd 2 unless the signal is caught.
+func TestTerminalClosedStderr(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	args := sbxArgv(append(helperFlags(), "--log-denied", "--", "/bin/sh", "-c", `sleep 0.5; "$0" `+helperArg+` sys keyctl`, helperExe)...)
+	o := startInTerm(t, 24, 80, "/bin/sh", "-c", shQuoteArgs(args)+" 2>&1 | true; echo done")
+	before := o.termios(t)
+	o.waitFor(t, "done", 15*time.Second)
+	o.wait(t, 10*time.Second)
+	if after := o.termios(t); after != before {
+		t.Errorf("the caller's terminal settings were not restored: before %+v, after %+v", before, after)
+	}
+}
