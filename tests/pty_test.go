@@ -280,14 +280,7 @@ func TestPTY(t *testing.T) {
 
 	t.Run("no caller's terminal inside", func(t *testing.T) {
 		t.Parallel()
-		ptmx, pts := openPty(t)
-		var outer unix.Stat_t
-		err := unix.Fstat(int(pts.Fd()), &outer)
-		pts.Close()
-		ptmx.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
+		outer := hostDevpts(t)
 		args := append(sbxArgv(helperFlags()...), "--", "/bin/sh", "-c",
 			`for f in 0 1 2; do stat -Lc "fd$f %d" /proc/self/fd/$f; done; "$0" `+helperArg+` tiocsti; echo end`, helperExe)
 		o := startInTerm(t, 24, 80, args...)
@@ -531,14 +524,7 @@ func TestTerminalOutputOnly(t *testing.T) {
 	script := `stty raw -echo <&1 2>/dev/null; stty raw -echo <&2 2>/dev/null; stty raw -echo </dev/tty 2>/dev/null
 		for f in 1 2; do stat -Lc "fd$f %d" /proc/self/fd/$f; done; test -t 0 || echo stdin-redirected; echo end`
 	cmd := shQuoteArgs(sbxArgv("--", "/bin/sh", "-c", script)) + " </dev/null"
-	ptmx, pts := openPty(t)
-	var outer unix.Stat_t
-	err := unix.Fstat(int(pts.Fd()), &outer)
-	pts.Close()
-	ptmx.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	outer := hostDevpts(t)
 	o := startInTerm(t, 24, 80, "/bin/sh", "-c", cmd)
 	before := o.termios(t)
 	o.waitFor(t, "end", 15*time.Second)
@@ -607,4 +593,18 @@ func TestTerminalClosedStderr(t *testing.T) {
 	if after := o.termios(t); after != before {
 		t.Errorf("the caller's terminal settings were not restored: before %+v, after %+v", before, after)
 	}
+}
+
+// hostDevpts is the device of the host's devpts: a terminal of the
+// caller's is on it, none of the sandbox's is.
+func hostDevpts(t *testing.T) unix.Stat_t {
+	t.Helper()
+	ptmx, pts := openPty(t)
+	defer ptmx.Close()
+	defer pts.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(pts.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
