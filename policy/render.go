@@ -84,7 +84,7 @@ func (p *Plan) WriteText(w io.Writer) error {
 		if ll.Scoped {
 			scoped = ", abstract unix sockets and signals scoped"
 		}
-		pf("landlock     ABI %d, %d rules%s%s\n", ll.ABI, len(ll.Rules), scoped, org("security.landlock", ""))
+		pf("landlock     %d rules (of ABI %d)%s%s\n", len(ll.Rules), ll.ABI, scoped, org("security.landlock", ""))
 		for _, r := range ll.Rules {
 			pf("  %-6s %s\n", r.Access, r.Path)
 		}
