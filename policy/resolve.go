@@ -381,7 +381,11 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 		// resolved beneath as for any other destination.
 		ms = append(ms, m)
 	}
-	ms = append(ms, stateHides(ms, h, dests)...)
+	state, err := stateHides(ms, h, dests)
+	if err != nil {
+		return nil, err
+	}
+	ms = append(ms, state...)
 	ms = append(ms, Mount{Op: OpRootRO, Dest: "/", Origin: "default: read-only root"})
 	return ms, nil
 }
@@ -389,13 +393,16 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 // stateHides masks sbx's own state ($XDG_RUNTIME_DIR/sbx) wherever a
 // bind shows it: it holds the sockets of sbx exec, through which one
 // sandbox could run commands in another.
-func stateHides(ms []Mount, h Host, dests map[string]string) []Mount {
+func stateHides(ms []Mount, h Host, dests map[string]string) ([]Mount, error) {
 	if StateDir(h.RuntimeDir) == "" {
-		return nil
+		return nil, nil
 	}
 	state := path.Join(h.RuntimeDir, "sbx")
 	var out []Mount
 	for _, m := range ms {
+		if m.Op == OpBind && under(m.Source, state) && m.Source != state {
+			return nil, fmt.Errorf("%s: %s is sbx's own state (the sockets of sbx exec): no sandbox may see it", m.Origin, m.Source)
+		}
 		if m.Op != OpBind || !under(state, m.Source) {
 			continue
 		}
@@ -410,7 +417,7 @@ func stateHides(ms []Mount, h Host, dests map[string]string) []Mount {
 		}
 		out = append(out, hide)
 	}
-	return out
+	return out, nil
 }
 
 // limits fills the plan's limits and, when they or --cgroup ask for

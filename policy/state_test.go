@@ -94,6 +94,13 @@ func TestStateHidden(t *testing.T) {
 			t.Errorf("the last operation is %v", last.Op)
 		}
 	}
+	// Inside the state, a bind is refused: there is nothing to hide it in.
+	h.Paths["/run/user/1000/sbx/run"] = policy.PathInfo{Exists: true, Dir: true}
+	if _, err := policy.Resolve(flagsFor(func(f *policy.Flags) {
+		f.FS = []policy.FSFlag{{Kind: policy.FSRo, Source: "/run/user/1000/sbx/run", Dest: "/x", Arg: "/run/user/1000/sbx/run:/x"}}
+	}), h); err == nil || !strings.Contains(err.Error(), "sbx's own state") {
+		t.Errorf("a bind of sbx's run directory: %v, want it refused", err)
+	}
 	h.RuntimeDir = ""
 	if p := mustResolve(t, flagsFor(nil), h); p.StateDir != "" {
 		t.Errorf("state dir %q without a runtime directory", p.StateDir)

@@ -102,6 +102,17 @@ func (r *reaper) start(run func() (int, error)) (int, <-chan unix.WaitStatus, er
 	return pid, c, nil
 }
 
+// kill signals pid (-pid: its group) only while its command is still
+// waited for: once reaped, the pid may be another process's.
+func (r *reaper) kill(pid int, sig unix.Signal) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.waiting[max(pid, -pid)]; !ok {
+		return false
+	}
+	return unix.Kill(pid, sig) == nil
+}
+
 // execServer is PID 1's side of sbx exec.
 type execServer struct {
 	plan    *policy.Plan
@@ -147,6 +158,10 @@ func (s *execServer) handle(c *conn) {
 		a.wantNotification = s.filter.notify
 	}
 	a.joinUserns = s.userns
+	if s.plan.Identity.Root && s.userns < 0 {
+		c.send(message{Type: msgError, Error: stageErr("exec", "", errors.New("the payload's user namespace is gone"))})
+		return
+	}
 	if err := checkDescriptors(fds); err != nil {
 		c.send(message{Type: msgError, Error: stageErr("exec", "", err)})
 		return
@@ -197,14 +212,14 @@ func (s *execServer) handle(c *conn) {
 		for {
 			m, err := c.recv()
 			if err != nil {
-				unix.Kill(pid, unix.SIGKILL) // the client is gone: so is its command
+				s.reaper.kill(pid, unix.SIGKILL) // the client is gone: so is its command
 				return
 			}
 			if m.Type == msgSignal && m.Signal > 0 && m.Signal < 65 {
 				sig := unix.Signal(m.Signal)
 				send := func(sig unix.Signal) {
-					if !toGroup(sig) || unix.Kill(-pid, sig) != nil {
-						unix.Kill(pid, sig)
+					if !toGroup(sig) || !s.reaper.kill(-pid, sig) {
+						s.reaper.kill(pid, sig)
 					}
 				}
 				send(sig)

@@ -189,7 +189,8 @@ func initMain(fd int) int {
 		uid, _ := p.Identity.UIDMap.ToInside(p.Identity.HostUID)
 		srv := &execServer{plan: &p, spawner: sp, filter: flt, reaper: &r, ctl: ctl, peerUID: uid, userns: -1}
 		if p.Identity.Root {
-			// sbx exec's commands join the payload's user namespace.
+			// sbx exec's commands join the payload's user namespace;
+			// without it exec is refused (handle), never run outside it.
 			if srv.userns, err = unix.Open(fmt.Sprintf("/proc/%d/ns/user", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
 				srv.userns = -1
 			}

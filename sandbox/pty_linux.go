@@ -473,7 +473,10 @@ func (t *terminal) output() {
 		if n > 0 {
 			t.lastRead.Store(time.Now().UnixNano())
 			out := buf[:n]
-			if !foreground(t.fd) {
+			// Without the input relay (stdin redirected) no answer can
+			// reach the sandbox: it would wait in the caller's terminal
+			// for the shell. In the background, the same.
+			if !t.plan.Stdin || !foreground(t.fd) {
 				out = t.filter.drop(out)
 			} else {
 				t.filter.reset()

@@ -222,7 +222,11 @@ func profileFilter(s policy.Seccomp) (*filter, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"execve", "exit_group", "write"} {
+	needed := []string{"execve", "exit_group", "write"}
+	if s.LogDenied {
+		needed = append(needed, "sendmsg", "close") // the listener's hand-over
+	}
+	for _, name := range needed {
 		nr, err := libseccomp.GetSyscallFromNameByArch(name, f.arch)
 		if err != nil {
 			return nil, err
@@ -343,6 +347,7 @@ func compile(sp *specs.LinuxSeccomp, arch libseccomp.ScmpArch, audit uint32, not
 	// The guard covers every ABI the filter lets through: a profile
 	// that adds i386 must not let TIOCSTI through int $0x80.
 	var abis []guardedArch
+	seen := map[guardedArch]bool{}
 	for i, a := range guarded {
 		au := audit
 		if i > 0 {
@@ -355,7 +360,14 @@ func compile(sp *specs.LinuxSeccomp, arch libseccomp.ScmpArch, audit uint32, not
 		if err != nil {
 			return nil, err
 		}
-		abis = append(abis, guardedArch{audit: au, ioctlNR: int32(ioctl)})
+		g := guardedArch{audit: au, ioctlNR: int32(ioctl)}
+		if !seen[g] {
+			seen[g] = true
+			abis = append(abis, g)
+		}
+	}
+	if len(abis) > 30 { // the guard's jumps are 8 bits
+		return nil, fmt.Errorf("%d architectures: more than the terminal guard can cover", len(abis))
 	}
 	deny := uint32(unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM))
 	if notify {
@@ -490,11 +502,25 @@ func compareOp(op specs.LinuxSeccompOperator) (libseccomp.ScmpCompareOp, error) 
 	return 0, fmt.Errorf("unknown comparison %q", op)
 }
 
-// syscallName names call nr of the native architecture, for messages;
-// known is false for a number without a name.
-func (f *filter) syscallName(nr int32) (name string, known bool) {
-	if name, err := libseccomp.ScmpSyscall(nr).GetNameByArch(f.arch); err == nil {
-		return name, true
+// syscallName names call nr of the ABI whose AUDIT_ARCH is audit, for
+// messages; known is false for a number without a name.
+func (f *filter) syscallName(nr int32, audit uint32) (name string, known bool) {
+	arch := f.arch
+	if audit != auditArches[runtime.GOARCH] || nr&0x40000000 != 0 {
+		arch = 0
+		for a, au := range scmpAudit {
+			if au == audit && (a == libseccomp.ArchX32) == (nr&0x40000000 != 0) {
+				arch = a
+			}
+		}
+	}
+	if arch != 0 {
+		if name, err := libseccomp.ScmpSyscall(nr).GetNameByArch(arch); err == nil {
+			if arch != f.arch {
+				name += " (" + arch.String() + ")"
+			}
+			return name, true
+		}
 	}
 	return fmt.Sprintf("syscall %d", nr), false
 }

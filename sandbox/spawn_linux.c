@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/close_range.h>
 #include <linux/seccomp.h>
 
 #include "spawn_linux.h"
@@ -128,8 +129,19 @@ static void child(const struct sbx_spawn *s, const sigset_t *mask) {
 			die(&c, SBX_STAGE_FDS);
 		}
 	}
+	// Nothing else reaches the exec: init's descriptors are close-on-exec
+	// as a rule, but those the payload keeps (--preserve-fd) are not, and
+	// a command of sbx exec must not get them.
+	if (syscall(SYS_close_range, n, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+		for (int fd = n; fd < 4096; fd++)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+	}
 	if (c.ctty >= 0 && ioctl(c.ctty, TIOCSCTTY, 0) < 0)
 		die(&c, SBX_STAGE_CTTY);
+	// Not entering a user namespace (where capabilities start anew), the
+	// child must not keep ambient capabilities of init's thread.
+	if (!c.clone_flags && c.userns_fd < 0)
+		prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 
 	reset_signals();
 	sigprocmask(SIG_SETMASK, mask, NULL);

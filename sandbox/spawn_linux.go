@@ -143,7 +143,11 @@ func spawn(file string, a *spawnAttr) (pid int, listener *os.File, err error) {
 			}
 			sockR, sockW = s[0], s[1]
 			defer unix.Close(sockR)
-			defer unix.Close(sockW)
+			defer func() {
+				if sockW >= 0 {
+					unix.Close(sockW)
+				}
+			}()
 			cs.filter_flags, cs.listener_sock = unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, C.int(sockW)
 		}
 	}
@@ -154,6 +158,12 @@ func spawn(file string, a *spawnAttr) (pid int, listener *os.File, err error) {
 	}
 	pid = r
 	closeW()
+	if sockW >= 0 {
+		// The child's copy is all that may send: if it dies first, the
+		// receive below ends (EOF) instead of waiting for ever.
+		unix.Close(sockW)
+		sockW = -1
+	}
 	if a.newUser {
 		// newuidmap is not needed: this process has CAP_SETUID and
 		// CAP_SETGID over the sandbox's namespace, the child's parent.
@@ -179,7 +189,9 @@ func spawn(file string, a *spawnAttr) (pid int, listener *os.File, err error) {
 	if a.wantNotification && a.filter != nil {
 		fd, err := recvFD(sockR)
 		if err != nil {
-			return pid, nil, fmt.Errorf("receive the seccomp listener: %w", err)
+			// It runs without anyone to answer its refused calls.
+			unix.Kill(pid, unix.SIGKILL)
+			return 0, nil, fmt.Errorf("receive the seccomp listener: %w", err)
 		}
 		listener = os.NewFile(uintptr(fd), "seccomp-listener")
 	}

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -175,6 +176,18 @@ func serveDenied(listener *os.File, f *filter, ctl *conn) {
 	seen := map[int32]int{}
 	total := 0
 	for {
+		// POLLHUP: no process uses the filter any more (sbx exec's
+		// command ended): the listener goes.
+		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		if _, err := unix.Poll(p, -1); err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return
+		}
+		if p[0].Revents&unix.POLLIN == 0 {
+			return
+		}
 		var req seccompNotif
 		_, _, e := unix.Syscall(unix.SYS_IOCTL, fd, unix.SECCOMP_IOCTL_NOTIF_RECV, uintptr(unsafe.Pointer(&req)))
 		if e == unix.EINTR || e == unix.ENOENT {
@@ -189,7 +202,7 @@ func serveDenied(listener *os.File, f *filter, ctl *conn) {
 		}
 		// The line goes before the answer: once answered, the caller
 		// may exit, and the sandbox end, before a late line is sent.
-		name, known := f.syscallName(req.Data.NR)
+		name, known := f.syscallName(req.Data.NR, req.Data.Arch)
 		bucket := req.Data.NR
 		if !known {
 			bucket = -1 // numbers without a name count as one call

@@ -908,3 +908,20 @@ func TestLandlockBestEffort(t *testing.T) {
 		}
 	}
 }
+
+// A profile under which sbx could not hand over --log-denied's listener
+// (sendmsg refused) is refused before anything runs; it hung sbx.
+func TestLogDeniedProfileRefusingSendmsg(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	profile := filepath.Join(t.TempDir(), "p.json")
+	writeFile(t, profile, `{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["sendmsg"],"action":"SCMP_ACT_ERRNO"}]}`, 0o644)
+	r := sbxCmd{args: []string{"run", "--seccomp", profile, "--log-denied", "--", "/bin/true"}, guard: 10 * time.Second}.run(t)
+	if r.code != 125 || !strings.Contains(r.stderr, "sendmsg") || !strings.Contains(r.stderr, profile) {
+		t.Errorf("want exit 125 naming the profile and sendmsg\n%s", r)
+	}
+	// Without --log-denied it runs: sendmsg is needed for nothing else.
+	if r := sh(t, "true", "--seccomp", profile); r.code != 0 {
+		t.Errorf("without --log-denied: want exit 0\n%s", r)
+	}
+}

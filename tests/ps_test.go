@@ -377,3 +377,32 @@ func TestExecSocketRefusesSandboxes(t *testing.T) {
 		t.Errorf("a sandbox asked another for a command: want it refused\n%s", r)
 	}
 }
+
+// Descriptors the payload keeps (--preserve-fd) are the payload's: a
+// command of sbx exec gets its own stdin, stdout and stderr only.
+func TestExecKeptDescriptors(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	env := runtimeDir(t)
+	f, err := os.Open("/etc/hostname")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := startSbx(t, sbxCmd{args: shArgs("echo up; exec sleep 60", "--preserve-fd", "3"), env: env, extra: []*os.File{f}})
+	if !s.stdout.waitFor("up", 10*time.Second) {
+		t.Fatalf("the payload did not start\n%s", s.stderr)
+	}
+	var id string
+	for deadline := time.Now().Add(5 * time.Second); id == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, e := range psList(t, env) {
+			if e.PID == s.cmd.Process.Pid {
+				id = e.ID
+			}
+		}
+	}
+	r := sbxExec(t, env, id, "--", "/bin/ls", "/proc/self/fd/3")
+	if r.code == 0 {
+		t.Errorf("sbx exec's command has the payload's descriptor 3\n%s", r)
+	}
+}

@@ -522,7 +522,8 @@ func TestTerminalOutputOnly(t *testing.T) {
 	requireUserns(t)
 	t.Parallel()
 	script := `stty raw -echo <&1 2>/dev/null; stty raw -echo <&2 2>/dev/null; stty raw -echo </dev/tty 2>/dev/null
-		for f in 1 2; do stat -Lc "fd$f %d" /proc/self/fd/$f; done; test -t 0 || echo stdin-redirected; echo end`
+		for f in 1 2; do stat -Lc "fd$f %d" /proc/self/fd/$f; done; test -t 0 || echo stdin-redirected
+		printf 'ask[\033[6n\033[c]'; echo end`
 	cmd := shQuoteArgs(sbxArgv("--", "/bin/sh", "-c", script)) + " </dev/null"
 	outer := hostDevpts(t)
 	o := startInTerm(t, 24, 80, "/bin/sh", "-c", cmd)
@@ -532,6 +533,10 @@ func TestTerminalOutputOnly(t *testing.T) {
 	out := o.output()
 	if !strings.Contains(out, "stdin-redirected") {
 		t.Fatalf("stdin was not the redirected one: %q", out)
+	}
+	// No one inside can read a terminal's answer: the questions go.
+	if !strings.Contains(out, "ask[]") {
+		t.Errorf("the payload's terminal questions reached the caller's terminal: %q", out)
 	}
 	for _, fd := range []string{"fd1", "fd2"} {
 		if !strings.Contains(out, fd+" ") || strings.Contains(out, fmt.Sprintf("%s %d\r", fd, outer.Dev)) || strings.Contains(out, fmt.Sprintf("%s %d\n", fd, outer.Dev)) {
@@ -556,6 +561,12 @@ func TestTerminalAnswerAfterExit(t *testing.T) {
 	o.waitFor(t, "\x1b[5n", 10*time.Second)
 	o.ptmx.Write([]byte("\x1b[24;80R\x1b[0n"))
 	o.wait(t, 10*time.Second)
+	// Canonical, the queue counts whole lines only: look at every byte.
+	tio := o.termios(t)
+	tio.Lflag &^= unix.ICANON
+	if err := unix.IoctlSetTermios(int(o.pts.Fd()), unix.TCSETS, &tio); err != nil {
+		t.Fatal(err)
+	}
 	if n, err := unix.IoctlGetInt(int(o.pts.Fd()), unix.TIOCINQ); err != nil || n != 0 {
 		t.Errorf("%d bytes of the terminal's answer are left for the shell (%v)", n, err)
 	}
