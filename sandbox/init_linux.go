@@ -107,12 +107,6 @@ func initMain(fd int) int {
 		return fail("read cap_last_cap", err)
 	}
 	sp := newSpawner()
-	// Handlers go in while the launcher still runs the id-map helpers
-	// (installing them costs about half a millisecond). No signal is
-	// lost meanwhile: the launcher holds those it gets until msgStarted.
-	sigc := make(chan os.Signal, 16)
-	signal.Notify(sigc, caught()...)
-	signal.Notify(make(chan os.Signal, 1), guarded()...)
 	m, err := ctl.recv()
 	if err != nil || m.Type != msgMapped {
 		return 125
@@ -184,6 +178,13 @@ func initMain(fd int) int {
 		return fail("", err)
 	}
 	debug.SetGCPercent(100)
+	// Handlers go in now, while the payload starts on the other CPU
+	// (installing them costs most of a millisecond: os/signal makes a
+	// thread). No signal is lost: the launcher holds those it gets
+	// until msgStarted, and nothing else signals init before.
+	sigc := make(chan os.Signal, 16)
+	signal.Notify(sigc, caught()...)
+	signal.Notify(make(chan os.Signal, 1), guarded()...)
 	ctl.send(message{Type: msgStarted})
 	{
 		uid, _ := p.Identity.UIDMap.ToInside(p.Identity.HostUID)
