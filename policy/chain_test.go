@@ -67,7 +67,7 @@ func profileHost() policy.Host {
 	}
 	h.Cgroup2 = "/sys/fs/cgroup"
 	h.Cgroup2All = []string{"/sys/fs/cgroup"}
-	h.RuntimeDir = "/run/user/1000"
+	h.RuntimeDir, h.StateRoot = "/run/user/1000", "/run/user/1000"
 	h.BusAddress = "unix:path=/run/user/1000/bus"
 	return h
 }

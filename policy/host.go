@@ -56,6 +56,10 @@ type Host struct {
 	CgroupV1   []string
 	RuntimeDir string
 	BusAddress string
+	// StateRoot is where sbx records running sandboxes (under sbx/run):
+	// $XDG_RUNTIME_DIR when it is the caller's, else /run/user/UID, else
+	// a private /tmp/sbx-UID; "" when none is usable.
+	StateRoot string
 }
 
 // Terminal is which of the launcher's standard descriptors are a

@@ -123,7 +123,7 @@ func resolve(f Flags, h Host) (*Plan, error) {
 	if err := hardening(f, h, p); err != nil {
 		return nil, err
 	}
-	p.StateDir = StateDir(h.RuntimeDir)
+	p.StateDir = StateDir(h.StateRoot)
 	if t := h.Terminal; (t.Stdin || t.Stdout || t.Stderr) && !f.NoPTY {
 		p.PTY = &PTY{Stdin: t.Stdin, Stdout: t.Stdout, Stderr: t.Stderr}
 	}
@@ -394,10 +394,10 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 // bind shows it: it holds the sockets of sbx exec, through which one
 // sandbox could run commands in another.
 func stateHides(ms []Mount, h Host, dests map[string]string) ([]Mount, error) {
-	if StateDir(h.RuntimeDir) == "" {
+	if StateDir(h.StateRoot) == "" {
 		return nil, nil
 	}
-	state := path.Join(h.RuntimeDir, "sbx")
+	state := path.Join(h.StateRoot, "sbx")
 	var out []Mount
 	for _, m := range ms {
 		if m.Op == OpBind && under(m.Source, state) && m.Source != state {

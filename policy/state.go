@@ -9,12 +9,13 @@ import (
 	"time"
 )
 
-// StateDir is where sandboxes are recorded under a runtime directory.
-func StateDir(runtimeDir string) string {
-	if !path.IsAbs(runtimeDir) {
+// StateDir is where sandboxes are recorded under a state root (see
+// Host.StateRoot).
+func StateDir(root string) string {
+	if !path.IsAbs(root) {
 		return ""
 	}
-	return path.Join(runtimeDir, "sbx", "run")
+	return path.Join(root, "sbx", "run")
 }
 
 // State is what sbx run records of a running sandbox, in

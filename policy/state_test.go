@@ -66,7 +66,7 @@ func TestWritePS(t *testing.T) {
 // directory.
 func TestStateHidden(t *testing.T) {
 	h := fakeHost()
-	h.RuntimeDir = "/run/user/1000"
+	h.StateRoot = "/run/user/1000"
 	h.Paths["/run/user/1000"] = policy.PathInfo{Exists: true, Dir: true}
 	h.Paths["/run"] = policy.PathInfo{Exists: true, Dir: true}
 	for _, tt := range []struct {
@@ -101,7 +101,7 @@ func TestStateHidden(t *testing.T) {
 	}), h); err == nil || !strings.Contains(err.Error(), "sbx's own state") {
 		t.Errorf("a bind of sbx's run directory: %v, want it refused", err)
 	}
-	h.RuntimeDir = ""
+	h.StateRoot = ""
 	if p := mustResolve(t, flagsFor(nil), h); p.StateDir != "" {
 		t.Errorf("state dir %q without a runtime directory", p.StateDir)
 	}

@@ -107,6 +107,7 @@ func ProbeHost(f policy.Flags, c Caller) (policy.Host, error) {
 	// Where sbx keeps the state of running sandboxes (sbx ps), and the
 	// user manager listens.
 	h.RuntimeDir = os.Getenv("XDG_RUNTIME_DIR")
+	h.StateRoot = StateRoot()
 	for _, fd := range f.PreserveFDs {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
 			h.OpenFDs[fd] = true

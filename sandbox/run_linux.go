@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -68,7 +67,7 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	// The record for sbx ps, stop and exec: a convenience, so a failure
 	// is a warning, never a reason not to run.
 	var rec *record
-	if p.StateDir != "" && ownDir(filepath.Dir(filepath.Dir(p.StateDir))) {
+	if p.StateDir != "" {
 		if rec, err = newRecord(p.StateDir); err != nil {
 			warn("this sandbox is not recorded for sbx ps, stop and exec: " + err.Error())
 			rec = nil

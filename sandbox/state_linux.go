@@ -80,6 +80,27 @@ func newRecord(stateDir string) (*record, error) {
 	return r, nil
 }
 
+// StateRoot is where this user's sandboxes are recorded (under
+// sbx/run): $XDG_RUNTIME_DIR when it is the caller's; else
+// /run/user/UID (su and sudo keep or drop the variable, the directory
+// of a logged-in user is there); else /tmp/sbx-UID, made 0700, as
+// podman does. "" when none is the caller's alone.
+func StateRoot() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) && ownDir(d) {
+		return filepath.Clean(d)
+	}
+	if d := fmt.Sprintf("/run/user/%d", os.Getuid()); ownDir(d) {
+		return d
+	}
+	d := fmt.Sprintf("/tmp/sbx-%d", os.Getuid())
+	os.Mkdir(d, 0o700)
+	var st unix.Stat_t
+	if unix.Lstat(d, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Uid == uint32(os.Getuid()) && st.Mode&0o077 == 0 {
+		return d
+	}
+	return ""
+}
+
 // ownDir says dir is a directory of the caller's: a runtime directory
 // that is not (su keeps the other user's $XDG_RUNTIME_DIR) or is gone
 // leaves the sandbox unrecorded, without a word at each run.
@@ -197,10 +218,7 @@ func sweep(stateDir string) { records(stateDir, false) }
 // more, and returns those that are held (and, with verify, proven).
 func records(stateDir string, verify bool) ([]policy.State, error) {
 	if stateDir == "" {
-		return nil, errors.New("no $XDG_RUNTIME_DIR: sandboxes of this session are not recorded")
-	}
-	if runtime := filepath.Dir(filepath.Dir(stateDir)); !ownDir(runtime) {
-		return nil, fmt.Errorf("$XDG_RUNTIME_DIR %s is not a directory of yours: sandboxes of this session are not recorded", runtime)
+		return nil, errors.New("no directory of yours to record sandboxes in ($XDG_RUNTIME_DIR, /run/user/UID or /tmp/sbx-UID)")
 	}
 	entries, err := os.ReadDir(stateDir)
 	if errors.Is(err, os.ErrNotExist) {

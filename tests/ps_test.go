@@ -406,3 +406,24 @@ func TestExecKeptDescriptors(t *testing.T) {
 		t.Errorf("sbx exec's command has the payload's descriptor 3\n%s", r)
 	}
 }
+
+// Without $XDG_RUNTIME_DIR (su, sudo -u, cron), sandboxes are recorded
+// all the same: under /run/user/UID, or a private /tmp/sbx-UID.
+func TestPsWithoutRuntimeDir(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "XDG_RUNTIME_DIR=") {
+			env = append(env, kv)
+		}
+	}
+	s, e := startTracked(t, env, nil, "exec sleep 60")
+	if r := sbxExec(t, env, e.ID, "--", "/bin/true"); r.code != 0 {
+		t.Errorf("sbx exec without $XDG_RUNTIME_DIR: want exit 0\n%s", r)
+	}
+	if r := (sbxCmd{args: []string{"stop", e.ID}, env: env}).run(t); r.code != 0 {
+		t.Errorf("sbx stop without $XDG_RUNTIME_DIR: want exit 0\n%s", r)
+	}
+	s.wait(t, 5*time.Second)
+}

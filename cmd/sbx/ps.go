@@ -15,8 +15,8 @@ import (
 	"sbx/sandbox"
 )
 
-// stateDir is where this session's sandboxes are recorded.
-func stateDir() string { return policy.StateDir(os.Getenv("XDG_RUNTIME_DIR")) }
+// stateDir is where this user's sandboxes are recorded.
+func stateDir() string { return policy.StateDir(sandbox.StateRoot()) }
 
 func newFlagSet(name string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
