@@ -2,7 +2,7 @@ package sandbox
 
 // The record of a running sandbox, for sbx ps, stop and exec:
 //
-//	$XDG_RUNTIME_DIR/sbx/run/ID/     0700, the launcher's while it runs
+//	STATEROOT/sbx/run/ID/     0700, the launcher's while it runs (StateRoot)
 //	  state.json   policy.State; the launcher holds an exclusive flock
 //	               on it until it exits, so a record whose lock is free
 //	               is a leftover (sbx was SIGKILLed) and is removed
