@@ -161,14 +161,20 @@ func commandLine(argv []string, width int) string {
 		words = append(words, a)
 	}
 	// No control character reaches the terminal that shows the table.
-	s := strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
-			return '?'
-		}
-		return r
-	}, strings.Join(words, " "))
+	s := Printable(strings.Join(words, " "))
 	if r := []rune(s); len(r) > width {
 		s = string(r[:width-1]) + "…"
 	}
 	return s
+}
+
+// Printable replaces what a terminal would interpret (C0 and C1 control
+// characters, DEL) with '?': for text a sandbox may have chosen.
+func Printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
+			return '?'
+		}
+		return r
+	}, s)
 }

@@ -156,17 +156,6 @@ const (
 	maxDeniedTotal = 100
 )
 
-// printable replaces what a terminal would interpret (a process name is
-// the payload's to choose) with '?'.
-func printable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r >= 0x80 && r < 0xa0 {
-			return '?'
-		}
-		return r
-	}, s)
-}
-
 // serveDenied answers the filter's notifications (--log-denied): each
 // refused call gets the error the filter's real program gives it, and
 // the launcher a line naming it.
@@ -220,7 +209,7 @@ func serveDenied(listener *os.File, f *filter, ctl *conn) {
 			total++
 			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", req.PID))
 			ctl.send(message{Type: msgDenied, Text: fmt.Sprintf("%s by %s (pid %d): %s",
-				name, printable(strings.TrimSpace(string(comm))), req.PID, unix.ErrnoName(errno))})
+				name, policy.Printable(strings.TrimSpace(string(comm))), req.PID, unix.ErrnoName(errno))})
 		case n == maxDeniedLines+1:
 			total++
 			ctl.send(message{Type: msgDenied, Text: fmt.Sprintf("%s: further refusals not shown", name)})
