@@ -298,6 +298,52 @@ func (t *terminal) hide(files []*os.File) {
 	}
 }
 
+// packet is a control message and the descriptor that came with it
+// (msgPTY's master), -1 when none did.
+type packet struct {
+	message
+	fd int
+}
+
+// packets reads c until it ends. A descriptor that came with anything
+// but msgPTY is closed on the way.
+func (c *conn) packets() <-chan packet {
+	msgs := make(chan packet, 4)
+	go func() {
+		defer close(msgs)
+		for {
+			m, fd, err := c.recvFD()
+			if err != nil {
+				return
+			}
+			if fd >= 0 && m.Type != msgPTY {
+				unix.Close(fd)
+				fd = -1
+			}
+			msgs <- packet{m, fd}
+		}
+	}()
+	return msgs
+}
+
+// take is msgPTY's answer, for sbx run and sbx exec alike: the master
+// that init passed is attached, and c is told the terminal is ready.
+func (t *terminal) take(c *conn, p packet) error {
+	switch {
+	case t == nil:
+		if p.fd >= 0 {
+			unix.Close(p.fd)
+		}
+		return errors.New("a pseudo-terminal came, and none was asked for")
+	case p.fd < 0:
+		return errors.New("init passed no pseudo-terminal")
+	}
+	if err := t.attach(p.fd); err != nil {
+		return err
+	}
+	return c.send(message{Type: msgPTYReady})
+}
+
 // attach takes the master init passed: it gets the caller's settings
 // and window size, the caller's terminal turns raw, and the relays start.
 func (t *terminal) attach(fd int) error {

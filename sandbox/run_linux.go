@@ -213,21 +213,7 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		return abort(fmt.Errorf("launcher: %w", err))
 	}
 
-	type packet struct {
-		message
-		fd int // a descriptor that came with it (msgPTY), else -1
-	}
-	msgs := make(chan packet, 4)
-	go func() {
-		defer close(msgs)
-		for {
-			m, fd, err := ours.recvFD()
-			if err != nil {
-				return
-			}
-			msgs <- packet{m, fd}
-		}
-	}()
+	msgs := ours.packets()
 	var timeout <-chan time.Time
 	if p.Timeout > 0 {
 		t := time.NewTimer(p.Timeout)
@@ -250,20 +236,9 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 				msgs = nil
 				continue
 			}
-			if m.fd >= 0 && (m.Type != msgPTY || tty == nil) {
-				unix.Close(m.fd)
-				m.fd = -1
-			}
 			switch m.Type {
 			case msgPTY:
-				err := errors.New("launcher: init passed no pseudo-terminal")
-				if m.fd >= 0 {
-					err = tty.attach(m.fd)
-				}
-				if err == nil {
-					err = ours.send(message{Type: msgPTYReady})
-				}
-				if err != nil && stageErr == nil {
+				if err := tty.take(ours, m); err != nil && stageErr == nil {
 					stageErr = err
 					unix.Kill(pid, unix.SIGKILL)
 				}

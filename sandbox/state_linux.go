@@ -211,6 +211,13 @@ func States(stateDir string) ([]policy.State, error) {
 	return records(stateDir, true)
 }
 
+// Held lists the records some process still holds, without proving
+// them: for looking an id up before Exec or Stop, which prove the one
+// they act on (verifyRecord).
+func Held(stateDir string) ([]policy.State, error) {
+	return records(stateDir, false)
+}
+
 // sweep removes the records of sandboxes that are not running.
 func sweep(stateDir string) { records(stateDir, false) }
 
@@ -242,6 +249,7 @@ func records(stateDir string, verify bool) ([]policy.State, error) {
 		case !running:
 			os.RemoveAll(dir)
 		case !verify:
+			out = append(out, st)
 		default:
 			if c, err := verifyRecord(stateDir, st); err == nil {
 				c.close()
@@ -525,21 +533,7 @@ func Exec(stateDir string, st policy.State, argv, env []string, cwd string, noPT
 	// terminal is restored (Go dies of SIGPIPE on fds 1 and 2 unless
 	// it is caught; caught, it is reset at exec, not ignored).
 	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
-	type packet struct {
-		message
-		fd int
-	}
-	msgs := make(chan packet)
-	go func() {
-		defer close(msgs)
-		for {
-			m, fd, err := c.recvFD()
-			if err != nil {
-				return
-			}
-			msgs <- packet{m, fd}
-		}
-	}()
+	msgs := c.packets()
 	started := false
 	var pending []unix.Signal
 	finish := func(out *Outcome, err error) (*Outcome, error) {
@@ -574,20 +568,9 @@ func Exec(stateDir string, st policy.State, argv, env []string, cwd string, noPT
 			case !ok:
 				return finish(nil, fmt.Errorf("sandbox %s: it ended, or refused the request", st.ID))
 			}
-			if m.fd >= 0 && (m.Type != msgPTY || tty == nil) {
-				unix.Close(m.fd)
-				m.fd = -1
-			}
 			switch m.Type {
 			case msgPTY:
-				err := errors.New("sandbox passed no pseudo-terminal")
-				if m.fd >= 0 {
-					err = tty.attach(m.fd)
-				}
-				if err == nil {
-					err = c.send(message{Type: msgPTYReady})
-				}
-				if err != nil {
+				if err := tty.take(c, m); err != nil {
 					return finish(nil, err)
 				}
 			case msgExecStarted:

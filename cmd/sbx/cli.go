@@ -298,6 +298,8 @@ func run(args []string) int {
 	return code
 }
 
+// exitCode maps a run's (or sbx exec's, plan nil) outcome to sbx's exit
+// code, printing what sbx has to say.
 func exitCode(out *sandbox.Outcome, err error, plan *policy.Plan) int {
 	var ee *sandbox.ExecError
 	switch {

@@ -100,7 +100,8 @@ func stop(args []string) int {
 		return fail(errors.New("stop: no sandbox id given (sbx ps lists them)"))
 	}
 	dir := stateDir()
-	states, err := sandbox.States(dir)
+	// Stop proves the record it acts on (sandbox.Held lists unproven).
+	states, err := sandbox.Held(dir)
 	if err != nil {
 		return fail(fmt.Errorf("stop: %w", err))
 	}
@@ -149,7 +150,8 @@ func execCmd(args []string) int {
 		return fail(fmt.Errorf("exec: --chdir %q: not an absolute path", chdir))
 	}
 	dir := stateDir()
-	states, err := sandbox.States(dir)
+	// Exec proves the record it acts on (sandbox.Held lists unproven).
+	states, err := sandbox.Held(dir)
 	if err != nil {
 		return fail(fmt.Errorf("exec: %w", err))
 	}
@@ -159,12 +161,8 @@ func execCmd(args []string) int {
 	}
 	out, err := sandbox.Exec(dir, st, argv, env, chdir, *noPTY)
 	var ee *sandbox.ExecError
-	switch {
-	case errors.As(err, &ee):
-		fmt.Fprintf(os.Stderr, "sbx: exec: %s\n", oneLine(ee.Err))
-		return ee.Code
-	case err != nil:
-		return fail(fmt.Errorf("exec: %w", err))
+	if err != nil && !errors.As(err, &ee) {
+		err = fmt.Errorf("exec: %w", err)
 	}
-	return out.ExitCode
+	return exitCode(out, err, nil)
 }
