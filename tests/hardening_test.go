@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -923,5 +924,39 @@ func TestLogDeniedProfileRefusingSendmsg(t *testing.T) {
 	// Without --log-denied it runs: sendmsg is needed for nothing else.
 	if r := sh(t, "true", "--seccomp", profile); r.code != 0 {
 		t.Errorf("without --log-denied: want exit 0\n%s", r)
+	}
+}
+
+// With --net host the payload shares the host's abstract unix sockets
+// (X11's, D-Bus's): Landlock's scoping (ABI 6) keeps it from connecting
+// to those made outside the sandbox.
+func TestLandlockAbstractSocketScope(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	name := fmt.Sprintf("sbx-scope-%d", os.Getpid())
+	l, err := net.Listen("unix", "@"+name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	free, r := call(t, append([]string{"--net", "host"}, noLandlock...), "dial-abstract", name)
+	if free != "ok" {
+		t.Fatalf("without Landlock the host's abstract socket is not reachable (the test proves nothing): %s\n%s", free, r)
+	}
+	got, r := call(t, []string{"--net", "host"}, "dial-abstract", name)
+	switch {
+	case landlockPartial:
+		t.Logf("this kernel's Landlock ABI has no scoping: %s (sbx warned of it)", got)
+	case got != "EPERM":
+		t.Errorf("a host abstract socket under Landlock: %s, want EPERM\n%s", got, r)
 	}
 }

@@ -193,6 +193,15 @@ func helperMain(args []string) int {
 		for i := 0; i < 20; i++ {
 			unix.Syscall(unix.SYS_KEYCTL, 0, 0, 0)
 		}
+	case "dial-abstract": // dial-abstract NAME: connect to the abstract unix socket NAME
+		if !need(1) {
+			return 2
+		}
+		var fd int
+		if fd, err = unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0); err == nil {
+			err = unix.Connect(fd, &unix.SockaddrUnix{Name: "@" + args[0]})
+			unix.Close(fd)
+		}
 	case "fake-record": // fake-record RUNDIR PID: plant a record of sbx's, see fakeRecord
 		if !need(2) {
 			return 2

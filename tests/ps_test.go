@@ -427,3 +427,30 @@ func TestPsWithoutRuntimeDir(t *testing.T) {
 	}
 	s.wait(t, 5*time.Second)
 }
+
+// A command of sbx exec that stopped itself still ends when sbx exec is
+// told to end: the signal is followed by SIGCONT, as sbx run's is.
+func TestExecStoppedCommandEnds(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	env := runtimeDir(t)
+	_, e := startTracked(t, env, nil, "exec sleep 60")
+	c := startSbx(t, sbxCmd{args: []string{"exec", e.ID, "--", "/bin/sh", "-c", "echo up; kill -STOP $$; sleep 60"}, env: env})
+	if !c.stdout.waitFor("up", 10*time.Second) {
+		t.Fatalf("sbx exec did not start\n%s", c.stderr)
+	}
+	// Wait until the command has stopped (state T inside the sandbox).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		r := sbxExec(t, env, e.ID, "--", "/bin/sh", "-c", `grep -l '^State:.T' /proc/[0-9]*/status || true`)
+		if strings.TrimSpace(r.stdout) != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the command did not stop itself\n%s", r)
+		}
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	if code := c.wait(t, 5*time.Second); code != 128+15 {
+		t.Errorf("sbx exec of a stopped command, after SIGTERM: exit %d, want 143", code)
+	}
+}
