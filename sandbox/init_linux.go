@@ -111,6 +111,11 @@ func initMain(fd int) int {
 	if err != nil || m.Type != msgMapped {
 		return 125
 	}
+	// Reported once the maps are written, so that it is this error the
+	// launcher prints, not the helpers' failure on a process gone.
+	if err := initNamespaces(); err != nil {
+		return fail("create namespaces", err)
+	}
 	flt, err := m.Filter.decode()
 	if err != nil {
 		return fail("read the seccomp filter", err)

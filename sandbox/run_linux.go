@@ -108,9 +108,13 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	// start with it at its default again.
 	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
 
-	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
+	// init is cloned into new user and pid namespaces; its constructor
+	// unshares the others after its exec (stage_linux.c), while this
+	// process runs the id-map helpers (creating a network namespace alone
+	// takes about a millisecond).
+	unshare := unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
 	if p.Namespaces.Net {
-		flags |= unix.CLONE_NEWNET
+		unshare |= unix.CLONE_NEWNET
 	}
 	var cg *cgroupRun
 	if p.Cgroup != nil {
@@ -159,11 +163,11 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		// the child exits, not the process: this goroutine keeps its
 		// thread until the child is gone (golang/go#27505).
 		runtime.LockOSThread()
-		sys := &syscall.SysProcAttr{Cloneflags: uintptr(flags), Pdeathsig: unix.SIGKILL, AmbientCaps: ambient}
+		sys := &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWPID, Pdeathsig: unix.SIGKILL, AmbientCaps: ambient}
 		if cg != nil {
 			sys.UseCgroupFD, sys.CgroupFD = true, cg.tree.FD()
 		}
-		pid, _, err := syscall.StartProcess("/proc/self/exe", stageArgs(stageInit, fd), &syscall.ProcAttr{
+		pid, _, err := syscall.StartProcess("/proc/self/exe", stageArgs(stageInit, fd, uintptr(unshare)), &syscall.ProcAttr{
 			Env: []string{}, Files: fileFds(files), Sys: sys,
 		})
 		if err != nil {

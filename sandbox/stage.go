@@ -8,8 +8,9 @@ import (
 	"strconv"
 )
 
-// Stage names, carried in argv[0] of the re-executed binary. The payload
-// never sees them: its argv comes from the plan.
+// Stage names, carried in argv[0] of the re-executed binary (and, for
+// init, in stage_linux.h). The payload never sees them: its argv comes
+// from the plan.
 const stageInit = "sbx:init"
 
 // Stage returns the stage that this process is, selected by argv[0], or
@@ -19,7 +20,9 @@ func Stage(args []string) func() int {
 	if len(args) == 1 && args[0] == cgroup.HolderArg {
 		return holderMain
 	}
-	if len(args) != 2 {
+	// init's argv: the name, its control descriptor, and the namespaces
+	// that its constructor unshares (stage_linux.c).
+	if len(args) != 3 {
 		return nil
 	}
 	fd, err := strconv.Atoi(args[1])
@@ -63,8 +66,8 @@ func fileFds(files []*os.File) []uintptr {
 	return fds
 }
 
-func stageArgs(stage string, fd int) []string {
-	return []string{stage, strconv.Itoa(fd)}
+func stageArgs(stage string, fd int, unshare uintptr) []string {
+	return []string{stage, strconv.Itoa(fd), strconv.FormatUint(uint64(unshare), 10)}
 }
 
 // holderMain is the process of the session's cgroup subtree (see

@@ -10,12 +10,13 @@ func TestStageDispatch(t *testing.T) {
 		args []string
 		want bool
 	}{
-		{[]string{"sbx:init", "3"}, true},
+		{[]string{"sbx:init", "3", "1207042048"}, true},
+		{[]string{"sbx:init", "3"}, false}, // no namespaces named
 		{[]string{"sbx:holder"}, true},
 		{[]string{"sbx", "run", "--", "true"}, false},
 		{[]string{"sbx:init"}, false},
-		{[]string{"sbx:init", "2"}, false}, // never a standard descriptor
-		{[]string{"sbx:init", "x"}, false},
+		{[]string{"sbx:init", "2", "0"}, false}, // never a standard descriptor
+		{[]string{"sbx:init", "x", "0"}, false},
 		{[]string{"sbx:holder", "3"}, false},
 		{[]string{"/usr/bin/sbx", "3"}, false},
 		{nil, false},

@@ -1,0 +1,33 @@
+// The init stage's namespaces, other than its user and pid namespaces,
+// are made here, in an ELF constructor: after the exec, before the Go
+// runtime starts. unshare(2) of a mount namespace needs a process of one
+// thread, and it is done after the exec so that the launcher can run the
+// id-map helpers meanwhile (newuidmap acts only on a process that has
+// exec'd: before, it shares the launcher's non-dumpable memory).
+// runc's nsexec uses a constructor the same way.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stage_linux.h"
+
+static int unshare_errno = -1; // not the init stage
+
+__attribute__((constructor)) static void sbx_init_unshare(int argc, char **argv, char **envp) {
+	(void)envp;
+	if (argc != 3 || strcmp(argv[0], SBX_STAGE_INIT) != 0)
+		return;
+	const unsigned long allowed = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP;
+	char *end;
+	errno = 0;
+	unsigned long flags = strtoul(argv[2], &end, 10);
+	if (errno != 0 || end == argv[2] || *end != '\0' || (flags & ~allowed) != 0) {
+		unshare_errno = EINVAL;
+		return;
+	}
+	unshare_errno = unshare((int)flags) < 0 ? errno : 0;
+}
+
+int sbx_init_unshare_errno(void) { return unshare_errno; }
