@@ -85,8 +85,9 @@ func initMain(fd int) int {
 		ctl.send(message{Type: msgError, Error: stageErr("init", op, err)})
 		return 125
 	}
-	// The plan is in a sealed memfd at the next descriptor; it is read
-	// while the launcher runs the id-map helpers.
+	// The plan and the seccomp filter are in sealed memfds at the next
+	// two descriptors; they are read while the launcher runs the id-map
+	// helpers.
 	planFile := os.NewFile(uintptr(fd+1), "sbx-plan")
 	b, err := io.ReadAll(planFile)
 	planFile.Close()
@@ -99,6 +100,16 @@ func initMain(fd int) int {
 	}
 	if p.Version != policy.PlanVersion {
 		return fail("read plan", fmt.Errorf("plan version %d, want %d", p.Version, policy.PlanVersion))
+	}
+	fltFile := os.NewFile(uintptr(fd+2), "sbx-filter")
+	b, err = io.ReadAll(fltFile)
+	fltFile.Close()
+	if err != nil {
+		return fail("read the seccomp filter", err)
+	}
+	flt, err := decodeFilter(b)
+	if err != nil {
+		return fail("read the seccomp filter", err)
 	}
 	// Read while the host's /proc is still there: a --tmpfs over the
 	// view's /proc is refused, but nothing of the view is needed.
@@ -115,10 +126,6 @@ func initMain(fd int) int {
 	// launcher prints, not the helpers' failure on a process gone.
 	if err := initNamespaces(); err != nil {
 		return fail("create namespaces", err)
-	}
-	flt, err := m.Filter.decode()
-	if err != nil {
-		return fail("read the seccomp filter", err)
 	}
 	acks := make(chan message, 1)
 	execs := make(chan int, 4) // sbx exec's connections, as the launcher passes them

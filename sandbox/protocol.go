@@ -46,7 +46,6 @@ type message struct {
 	ExitCode int         `json:"exit_code,omitempty"`
 	Signal   int         `json:"signal,omitempty"`
 	Core     bool        `json:"core,omitempty"`
-	Filter   *wireFilter `json:"filter,omitempty"`
 	// sbx exec's request (exec_linux.go), and the pid it got.
 	Argv []string `json:"argv,omitempty"`
 	Env  []string `json:"env,omitempty"`
@@ -54,14 +53,6 @@ type message struct {
 	PID  int      `json:"pid,omitempty"`
 	// PTY asks for a pseudo-terminal of the sandbox's (as plan.PTY).
 	PTY *policy.PTY `json:"pty,omitempty"`
-}
-
-// wireFilter is a compiled seccomp filter on its way to init: programs
-// in the kernel's layout.
-type wireFilter struct {
-	Prog   []byte `json:"prog"`
-	Real   []byte `json:"real,omitempty"`
-	Notify bool   `json:"notify,omitempty"`
 }
 
 const maxPacket = 1 << 20

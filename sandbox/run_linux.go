@@ -54,6 +54,29 @@ func (e *HintedError) Unwrap() error { return e.Err }
 // the payload could not be executed.
 func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	start := time.Now()
+	// os/signal's set-up costs half a millisecond or more (a thread of
+	// its own, and a round trip with it for each signal): it runs beside
+	// the start, and is done before sbx waits for the payload. Until then
+	// a signal ends sbx as it would before Run; init dies with it (its
+	// parent-death signal) and the payload is not started.
+	sigc := make(chan os.Signal, 16)
+	notified := make(chan struct{})
+	go func() {
+		// Signals are caught from now on, so that none is lost
+		// before the payload exists; they are forwarded once pid1 is
+		// running.
+		signal.Notify(sigc, caught()...)
+		// A closed stderr (sbx run ... 2>&1 | head) must not kill sbx
+		// before the caller's terminal is restored: Go dies of SIGPIPE
+		// on fds 1 and 2 unless it is caught. Caught, not ignored:
+		// init and the payload start with it at its default again.
+		signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
+		close(notified)
+	}()
+	defer func() {
+		<-notified
+		signal.Stop(sigc)
+	}()
 	plan, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("launcher: encode plan: %w", err)
@@ -65,19 +88,33 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		return nil, fmt.Errorf("launcher: seccomp: %w", err)
 	}
 	// The record for sbx ps, stop and exec: a convenience, so a failure
-	// is a warning, never a reason not to run.
+	// is a warning, never a reason not to run. It is made beside the
+	// start, and needed once the payload runs.
 	var rec *record
+	recc := make(chan *record, 1)
 	if p.StateDir != "" {
-		if rec, err = newRecord(p.StateDir); err != nil {
-			warn("this sandbox is not recorded for sbx ps, stop and exec: " + err.Error())
-			rec = nil
-		} else {
-			defer rec.remove()
+		go func() {
+			r, err := newRecord(p.StateDir)
+			if err != nil {
+				warn("this sandbox is not recorded for sbx ps, stop and exec: " + err.Error())
+				r = nil
+			}
+			recc <- r
 			// Records of sandboxes whose sbx was SIGKILLed go now,
 			// off the start path.
-			go sweep(p.StateDir)
-		}
+			sweep(p.StateDir)
+		}()
+	} else {
+		recc <- nil
 	}
+	defer func() {
+		if recc != nil {
+			rec = <-recc
+		}
+		if rec != nil {
+			rec.remove()
+		}
+	}()
 	if err := closeInherited(p.KeepFDs); err != nil {
 		return nil, fmt.Errorf("launcher: close inherited descriptors: %w", err)
 	}
@@ -96,17 +133,6 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		// drained and the caller's settings are back before Run returns.
 		defer tty.close()
 	}
-
-	// Signals are caught from now on, so that none is lost before the
-	// payload exists; they are forwarded once pid1 is running.
-	sigc := make(chan os.Signal, 16)
-	signal.Notify(sigc, caught()...)
-	defer signal.Stop(sigc)
-	// A closed stderr (sbx run ... 2>&1 | head) must not kill sbx before
-	// the caller's terminal is restored: Go dies of SIGPIPE on fds 1 and
-	// 2 unless it is caught. Caught, not ignored: init and the payload
-	// start with it at its default again.
-	signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
 
 	// init is cloned into new user and pid namespaces; its constructor
 	// unshares the others after its exec (stage_linux.c), while this
@@ -132,7 +158,12 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		return nil, fmt.Errorf("launcher: %w", err)
 	}
 	defer planFile.Close()
-	files, fd := stageFiles(p.KeepFDs, theirs.f, planFile)
+	fltFile, err := sealedFile("sbx-filter", flt.encode())
+	if err != nil {
+		return nil, fmt.Errorf("launcher: %w", err)
+	}
+	defer fltFile.Close()
+	files, fd := stageFiles(p.KeepFDs, theirs.f, planFile, fltFile)
 	if tty != nil {
 		tty.hide(files)
 	}
@@ -209,14 +240,12 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	} else if err = userns.WriteDirect(pid, id.UIDMap, id.GIDMap); err != nil {
 		return abort(fmt.Errorf("launcher: write id maps: %w", err))
 	}
-	mapped := message{Type: msgMapped}
-	if flt != nil {
-		mapped.Filter = &wireFilter{Prog: encodeBPF(flt.prog), Real: encodeBPF(flt.real), Notify: flt.notify}
-	}
-	if err := ours.send(mapped); err != nil {
+	if err := ours.send(message{Type: msgMapped}); err != nil {
 		return abort(fmt.Errorf("launcher: %w", err))
 	}
 
+	rec, recc = <-recc, nil
+	<-notified
 	msgs := ours.packets()
 	var timeout <-chan time.Time
 	if p.Timeout > 0 {

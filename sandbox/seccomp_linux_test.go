@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"testing"
 
 	libseccomp "github.com/seccomp/libseccomp-golang"
@@ -314,5 +315,46 @@ func FuzzRunBPF(f *testing.F) {
 			t.Fatal(err)
 		}
 		runBPF(prog, &seccompData{NR: int32(nr), Arch: unix.AUDIT_ARCH_X86_64, Args: [6]uint64{0, arg}})
+	})
+}
+
+// The filter's file, as init reads it, holds both programs and notify.
+func TestFilterFile(t *testing.T) {
+	for _, notify := range []bool{false, true} {
+		f, err := builtinFilter(runtime.GOARCH, notify)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeFilter(f.encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.prog, f.prog) || !slices.Equal(got.real, f.real) || got.notify != notify {
+			t.Errorf("notify %v: the filter changed on its way through its file", notify)
+		}
+	}
+	if got, err := decodeFilter((*filter)(nil).encode()); got != nil || err != nil {
+		t.Errorf("no filter: got %v, %v", got, err)
+	}
+	for _, b := range [][]byte{{0}, {2, 1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}, {0, 0, 0, 0, 0}, {0, 2, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}, {0, 1, 0, 0, 0, 1, 2, 3}} {
+		if _, err := decodeFilter(b); err == nil {
+			t.Errorf("decodeFilter(%v): no error", b)
+		}
+	}
+}
+
+func FuzzDecodeFilter(f *testing.F) {
+	if flt, err := builtinFilter(runtime.GOARCH, true); err == nil {
+		f.Add(flt.encode())
+	}
+	f.Add([]byte{0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		flt, err := decodeFilter(b)
+		if err != nil || flt == nil {
+			return
+		}
+		if again, err := decodeFilter(flt.encode()); err != nil || !slices.Equal(again.prog, flt.prog) || !slices.Equal(again.real, flt.real) {
+			t.Fatalf("%v: decoded, encoded and decoded again: %v", b, err)
+		}
 	})
 }

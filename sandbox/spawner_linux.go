@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -219,21 +220,48 @@ func serveDenied(listener *os.File, f *filter, ctl *conn) {
 	}
 }
 
-// decode is the filter init loads; nil when none came.
-func (w *wireFilter) decode() (*filter, error) {
-	if w == nil {
+// The filter travels to init in a sealed memfd, read while the launcher
+// runs the id-map helpers: a byte for notify, the length of prog in
+// instructions (32 bits, native order), prog, then real, in the kernel's
+// layout. An empty file is no filter (unconfined).
+
+// encode is the filter's file; nil has none.
+func (f *filter) encode() []byte {
+	if f == nil {
+		return nil
+	}
+	b := make([]byte, 5, 5+8*(len(f.prog)+len(f.real)))
+	if f.notify {
+		b[0] = 1
+	}
+	binary.NativeEndian.PutUint32(b[1:], uint32(len(f.prog)))
+	b = append(b, encodeBPF(f.prog)...)
+	return append(b, encodeBPF(f.real)...)
+}
+
+// decodeFilter is the filter init loads; nil when none came.
+func decodeFilter(b []byte) (*filter, error) {
+	if len(b) == 0 {
 		return nil, nil
 	}
-	prog, err := decodeBPF(w.Prog)
+	if len(b) < 5 || b[0] > 1 {
+		return nil, fmt.Errorf("filter file of %d bytes", len(b))
+	}
+	notify, n := b[0] == 1, uint64(binary.NativeEndian.Uint32(b[1:]))
+	b = b[5:]
+	if n == 0 || 8*n > uint64(len(b)) {
+		return nil, fmt.Errorf("filter of %d instructions in %d bytes", n, len(b))
+	}
+	prog, err := decodeBPF(b[:8*n])
 	if err != nil {
 		return nil, err
 	}
-	real, err := decodeBPF(w.Real)
+	real, err := decodeBPF(b[8*n:])
 	if err != nil {
 		return nil, err
 	}
-	f := &filter{prog: prog, real: real, notify: w.Notify}
-	if w.Notify {
+	f := &filter{prog: prog, real: real, notify: notify}
+	if notify {
 		if f.arch, err = libseccomp.GetNativeArch(); err != nil {
 			return nil, err
 		}

@@ -36,20 +36,21 @@ func Stage(args []string) func() int {
 }
 
 // stageFiles lays out the descriptors of a child stage: 0, 1 and 2,
-// each kept descriptor at its own number, then the control socket and
-// the plan at the first two numbers above them. It returns the files and
-// the control socket's number (the plan's is the next).
-func stageFiles(keep []int, ctl, plan *os.File) ([]*os.File, int) {
+// each kept descriptor at its own number, then the control socket, the
+// plan and the seccomp filter at the first three numbers above them. It
+// returns the files and the control socket's number (the plan's and the
+// filter's are the next two).
+func stageFiles(keep []int, ctl, plan, filter *os.File) ([]*os.File, int) {
 	top := 2
 	for _, fd := range keep {
 		top = max(top, fd)
 	}
-	files := make([]*os.File, top+3)
+	files := make([]*os.File, top+4)
 	files[0], files[1], files[2] = os.Stdin, os.Stdout, os.Stderr
 	for _, fd := range keep {
 		files[fd] = os.NewFile(uintptr(fd), "fd"+strconv.Itoa(fd))
 	}
-	files[top+1], files[top+2] = ctl, plan
+	files[top+1], files[top+2], files[top+3] = ctl, plan, filter
 	return files, top + 1
 }
 

@@ -28,13 +28,13 @@ func TestStageDispatch(t *testing.T) {
 }
 
 func TestStageFiles(t *testing.T) {
-	ctl, plan := os.NewFile(100, "ctl"), os.NewFile(101, "plan")
-	files, fd := stageFiles(nil, ctl, plan)
-	if fd != 3 || len(files) != 5 || files[3] != ctl || files[4] != plan {
+	ctl, plan, flt := os.NewFile(100, "ctl"), os.NewFile(101, "plan"), os.NewFile(102, "filter")
+	files, fd := stageFiles(nil, ctl, plan, flt)
+	if fd != 3 || len(files) != 6 || files[3] != ctl || files[4] != plan || files[5] != flt {
 		t.Fatalf("no kept fds: control socket at %d, files %v", fd, files)
 	}
-	files, fd = stageFiles([]int{7, 4}, ctl, plan)
-	if fd != 8 || files[4] == nil || files[7] == nil || files[5] != nil || files[6] != nil || files[8] != ctl || files[9] != plan {
+	files, fd = stageFiles([]int{7, 4}, ctl, plan, flt)
+	if fd != 8 || files[4] == nil || files[7] == nil || files[5] != nil || files[6] != nil || files[8] != ctl || files[9] != plan || files[10] != flt {
 		t.Fatalf("kept 4 and 7: control socket at %d, files %v", fd, files)
 	}
 	fds := fileFds(files)
