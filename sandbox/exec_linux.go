@@ -126,7 +126,7 @@ type execServer struct {
 
 func (s *execServer) serve(conns <-chan int) {
 	for fd := range conns {
-		go s.handle(&conn{os.NewFile(uintptr(fd), "sbx-exec")})
+		go s.handle(&conn{f: os.NewFile(uintptr(fd), "sbx-exec")})
 	}
 }
 
@@ -255,7 +255,7 @@ func mergeEnv(env, set []string) []string {
 // message (any beyond are closed).
 func (c *conn) recvFDs(max int) (message, []int, error) {
 	var m message
-	buf := make([]byte, maxPacket)
+	buf := c.rbuf()
 	oob := make([]byte, unix.CmsgSpace(4*max))
 	var n, oobn int
 	var err error

@@ -80,7 +80,7 @@ func initMain(fd int) int {
 	unix.CloseOnExec(fd)
 	name := []byte("sbx-init\x00")
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
-	ctl := &conn{os.NewFile(uintptr(fd), "sbx-ctl")}
+	ctl := &conn{f: os.NewFile(uintptr(fd), "sbx-ctl")}
 	fail := func(op string, err error) int {
 		ctl.send(message{Type: msgError, Error: stageErr("init", op, err)})
 		return 125

@@ -57,15 +57,29 @@ type message struct {
 
 const maxPacket = 1 << 20
 
-// conn is one end of a SOCK_SEQPACKET socket pair.
-type conn struct{ f *os.File }
+// conn is one end of a SOCK_SEQPACKET socket pair. One goroutine at a
+// time receives on it.
+type conn struct {
+	f   *os.File
+	buf []byte // for receiving: maxPacket bytes, made once
+}
+
+// rbuf is the receive buffer. A packet longer than it would be cut, so
+// it is as long as the longest packet; allocated for each packet, it
+// made the launcher collect garbage on the start path.
+func (c *conn) rbuf() []byte {
+	if c.buf == nil {
+		c.buf = make([]byte, maxPacket)
+	}
+	return c.buf
+}
 
 func socketPair() (a, b *conn, err error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("socketpair: %w", err)
 	}
-	return &conn{os.NewFile(uintptr(fds[0]), "sbx-ctl")}, &conn{os.NewFile(uintptr(fds[1]), "sbx-ctl")}, nil
+	return &conn{f: os.NewFile(uintptr(fds[0]), "sbx-ctl")}, &conn{f: os.NewFile(uintptr(fds[1]), "sbx-ctl")}, nil
 }
 
 func (c *conn) send(m message) error {
@@ -84,7 +98,7 @@ func (c *conn) send(m message) error {
 var errClosed = errors.New("peer closed the control socket")
 
 func (c *conn) recv() (message, error) {
-	buf := make([]byte, maxPacket)
+	buf := c.rbuf()
 	n, err := c.f.Read(buf)
 	if errors.Is(err, io.EOF) || (err == nil && n == 0) {
 		return message{}, errClosed

@@ -162,7 +162,7 @@ func (c *conn) sendFD(m message, fd int) error {
 // recvFD is recv that also takes a descriptor sent with the message;
 // fd is -1 when none came.
 func (c *conn) recvFD() (m message, fd int, err error) {
-	buf := make([]byte, maxPacket)
+	buf := c.rbuf()
 	oob := make([]byte, unix.CmsgSpace(4))
 	var n, oobn int
 	for {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -54,6 +55,11 @@ func (e *HintedError) Unwrap() error { return e.Err }
 // the payload could not be executed.
 func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	start := time.Now()
+	// The heap stays small: collecting it would only cost time on the
+	// start path. A long session (the terminal's relay) allocates as it
+	// goes, and is collected once it nears the limit.
+	debug.SetGCPercent(-1)
+	debug.SetMemoryLimit(64 << 20)
 	// os/signal's set-up costs half a millisecond or more (a thread of
 	// its own, and a round trip with it for each signal): it runs beside
 	// the start, and is done before sbx waits for the payload. Until then
@@ -73,10 +79,8 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
 		close(notified)
 	}()
-	defer func() {
-		<-notified
-		signal.Stop(sigc)
-	}()
+	// No signal.Stop: it costs another round trip per signal, and sbx
+	// exits once Run returns.
 	plan, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("launcher: encode plan: %w", err)
@@ -92,6 +96,7 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	// start, and needed once the payload runs.
 	var rec *record
 	recc := make(chan *record, 1)
+	var recGone chan struct{} // the record is being removed
 	if p.StateDir != "" {
 		go func() {
 			r, err := newRecord(p.StateDir)
@@ -111,7 +116,10 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		if recc != nil {
 			rec = <-recc
 		}
-		if rec != nil {
+		switch {
+		case recGone != nil:
+			<-recGone
+		case rec != nil:
 			rec.remove()
 		}
 	}()
@@ -245,6 +253,17 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	}
 
 	rec, recc = <-recc, nil
+	// The payload has ended: its record goes while init's namespaces are
+	// torn down.
+	retire := func() {
+		if rec != nil && recGone == nil {
+			recGone = make(chan struct{})
+			go func(r *record) {
+				r.remove()
+				close(recGone)
+			}(rec)
+		}
+	}
 	<-notified
 	msgs := ours.packets()
 	var timeout <-chan time.Time
@@ -298,8 +317,10 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 				}
 			case msgExecFailed:
 				stageErr, ended = &ExecError{Code: m.ExitCode, Err: m.Text}, true
+				retire()
 			case msgExited:
 				out.ExitCode, out.Signal, out.Core, ended = m.ExitCode, m.Signal, m.Core, true
+				retire()
 			case msgDenied:
 				// The caller's terminal may be raw (the relay): end
 				// the line as a terminal needs it then.

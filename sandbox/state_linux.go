@@ -342,7 +342,7 @@ func verifyRecord(stateDir string, st policy.State) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{os.NewFile(uintptr(fd), "sbx-exec")}
+	c := &conn{f: os.NewFile(uintptr(fd), "sbx-exec")}
 	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: filepath.Join(stateDir, st.ID, execSocket)}); err != nil {
 		c.close()
 		return nil, fmt.Errorf("sandbox %s: connect: %w", st.ID, err)
