@@ -3,20 +3,24 @@
 //
 // Two processes, the second a run of this same binary selected by
 // argv[0] (see Stage), with a typed protocol over a SOCK_SEQPACKET
-// socket pair (protocol.go) and the plan in a sealed memfd:
+// socket pair (protocol.go), the plan in a pipe and the seccomp filter
+// in a sealed memfd:
 //
 //	launcher (host, the caller, no privilege)          run_linux.go
 //	  │ the seccomp filter, compiled (or built in)      seccomp_linux.go
 //	  │ [cgroup: a leaf delegated by the user manager]  cgroup_linux.go
-//	  │ clone(CLONE_NEWUSER|NEWNS|NEWPID|NEWIPC|NEWUTS|NEWNET|NEWCGROUP),
-//	  │ every capability in the ambient set, parent-death signal SIGKILL,
-//	  │ [CLONE_INTO_CGROUP the leaf]
-//	  │ newuidmap/newgidmap on its pid, meanwhile
+//	  │ clone(CLONE_NEWUSER|CLONE_NEWPID), every capability in the
+//	  │ ambient set, parent-death signal SIGKILL,
+//	  │ [CLONE_INTO_CGROUP the leaf]; exec
+//	  │ newuidmap/newgidmap on its pid, and the plan encoded, meanwhile
+//	  ▼
+//	constructor (stage_linux.c, before the Go runtime): unshare(NEWNS|
+//	  │ NEWIPC|NEWUTS|NEWNET|NEWCGROUP)
 //	  ▼
 //	"sbx:init" = PID 1, in the sandbox's user namespace      init_linux.go
-//	  │   reads the plan, waits for msgMapped (which brings the
-//	  │   filter), builds the view (mount_linux.go), sets the
-//	  │   hostname, brings lo up, opens the Landlock rules on the view
+//	  │   reads the plan and the filter, waits for msgMapped, builds
+//	  │   the view (mount_linux.go) while another thread brings lo up,
+//	  │   sets the hostname, opens the Landlock rules on the view
 //	  │   (landlock_linux.go)
 //	  │ the spawner's locked thread (spawner_linux.go): bounding,
 //	  │ ambient and inheritable sets emptied, no_new_privs, the

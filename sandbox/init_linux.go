@@ -85,9 +85,9 @@ func initMain(fd int) int {
 		ctl.send(message{Type: msgError, Error: stageErr("init", op, err)})
 		return 125
 	}
-	// The plan and the seccomp filter are in sealed memfds at the next
-	// two descriptors; they are read while the launcher runs the id-map
-	// helpers.
+	// The plan (in a pipe, to its end) and the seccomp filter (in a
+	// sealed memfd) are at the next two descriptors; they are read while
+	// the launcher runs the id-map helpers.
 	planFile := os.NewFile(uintptr(fd+1), "sbx-plan")
 	b, err := io.ReadAll(planFile)
 	planFile.Close()
@@ -263,17 +263,27 @@ func setup(p *policy.Plan) error {
 			return opErr("sethostname %s", p.Hostname)(err)
 		}
 	}
+	// Bringing lo up (the kernel sets up its IPv6 too) happens on
+	// another thread while this one builds the view: every thread of
+	// init is in the new network namespace, which its constructor made
+	// before the Go runtime started any.
+	var lo chan error
 	if p.Namespaces.Net {
-		if err := loopbackUp(); err != nil {
-			return opErr("bring up lo")(err)
-		}
+		lo = make(chan error, 1)
+		go func() { lo <- loopbackUp() }()
 	}
 	// A new, empty session keyring: the caller's session keyring (and
 	// the keys it links) is not the payload's business (runc does the same).
 	if _, _, e := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0); e != 0 && e != unix.ENOSYS {
 		return opErr("join a new session keyring")(e)
 	}
-	if err := buildView(p.Mounts); err != nil {
+	err := buildView(p.Mounts)
+	if lo != nil {
+		if err := <-lo; err != nil {
+			return opErr("bring up lo")(err)
+		}
+	}
+	if err != nil {
 		return err
 	}
 	if err := unix.Chdir(p.Cwd); err != nil {

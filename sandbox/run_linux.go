@@ -81,10 +81,6 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	}()
 	// No signal.Stop: it costs another round trip per signal, and sbx
 	// exits once Run returns.
-	plan, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("launcher: encode plan: %w", err)
-	}
 	// The filter is compiled before anything starts: a profile that
 	// does not compile is an error of the command line.
 	flt, err := buildFilter(p.Security.Seccomp)
@@ -159,13 +155,16 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		}
 		defer cg.close()
 	}
-	// The plan travels in a sealed memfd: a socket packet would cap it
-	// at the socket buffer (argv and environment can be megabytes).
-	planFile, err := sealedFile("sbx-plan", plan)
+	// The plan travels in a pipe (a socket packet would cap it at the
+	// socket buffer: argv and environment can be megabytes), encoded and
+	// written once init is cloned: encoding/json's first use takes about
+	// half a millisecond, which then overlaps the id-map helpers.
+	planFile, planW, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("launcher: %w", err)
+		return nil, fmt.Errorf("launcher: plan pipe: %w", err)
 	}
 	defer planFile.Close()
+	defer planW.Close()
 	fltFile, err := sealedFile("sbx-filter", flt.encode())
 	if err != nil {
 		return nil, fmt.Errorf("launcher: %w", err)
@@ -225,6 +224,18 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	}()
 	st := <-startc
 	theirs.close()
+	planFile.Close()
+	planc := make(chan error, 1)
+	if st.err == nil {
+		go func() {
+			b, err := json.Marshal(p)
+			if err == nil {
+				_, err = planW.Write(b)
+			}
+			planW.Close()
+			planc <- err
+		}()
+	}
 	if st.err != nil {
 		err := fmt.Errorf("launcher: create namespaces: %w", st.err)
 		if errors.Is(st.err, unix.EPERM) || errors.Is(st.err, unix.ENOSPC) || errors.Is(st.err, unix.EINVAL) {
@@ -247,6 +258,10 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		}
 	} else if err = userns.WriteDirect(pid, id.UIDMap, id.GIDMap); err != nil {
 		return abort(fmt.Errorf("launcher: write id maps: %w", err))
+	}
+	// init reads the plan first of all: this waits for nothing else.
+	if err := <-planc; err != nil {
+		return abort(fmt.Errorf("launcher: send the plan: %w", err))
 	}
 	if err := ours.send(message{Type: msgMapped}); err != nil {
 		return abort(fmt.Errorf("launcher: %w", err))
