@@ -70,7 +70,12 @@ func toGroup(s unix.Signal) bool {
 // builds the sandbox, starts the payload, and stays as its PID 1: it
 // reaps every orphan and forwards signals until the payload ends, then
 // reports how it ended. Its exit tears the pid namespace down.
-func initMain(fd int) int {
+// hintNamespaces is for a namespace init could not create.
+const hintNamespaces = "the host refused a new namespace: check sysctl user.max_mnt_namespaces, user.max_net_namespaces, user.max_ipc_namespaces, user.max_uts_namespaces and user.max_cgroup_namespaces, and any security module or container policy on namespaces"
+
+// initMain is PID 1 of the sandbox; unshare is what its constructor was
+// asked to unshare (stage_linux.c).
+func initMain(fd int, unshare uintptr) int {
 	// Mounts and pivot_root are made from this thread; the payload is
 	// forked from another (the spawner's), trimmed for it.
 	runtime.LockOSThread()
@@ -85,6 +90,15 @@ func initMain(fd int) int {
 		ctl.send(message{Type: msgError, Error: stageErr("init", op, err)})
 		return 125
 	}
+	// A failure before msgMapped is reported after it: were init to
+	// exit at once, the launcher would print the helpers' failure on a
+	// process gone instead.
+	early := func(op string, err error) int {
+		if m, rerr := ctl.recv(); rerr != nil || m.Type != msgMapped {
+			return 125
+		}
+		return fail(op, err)
+	}
 	// The plan (in a pipe, to its end) and the seccomp filter (in a
 	// sealed memfd) are at the next two descriptors; they are read while
 	// the launcher runs the id-map helpers.
@@ -92,30 +106,33 @@ func initMain(fd int) int {
 	b, err := io.ReadAll(planFile)
 	planFile.Close()
 	if err != nil {
-		return fail("read plan", err)
+		return early("read plan", err)
 	}
 	var p policy.Plan
 	if err := json.Unmarshal(b, &p); err != nil {
-		return fail("read plan", err)
+		return early("read plan", err)
 	}
 	if p.Version != policy.PlanVersion {
-		return fail("read plan", fmt.Errorf("plan version %d, want %d", p.Version, policy.PlanVersion))
+		return early("read plan", fmt.Errorf("plan version %d, want %d", p.Version, policy.PlanVersion))
+	}
+	if want := initUnshare(&p); unshare != want {
+		return early("create namespaces", fmt.Errorf("unshared %#x, the plan asks for %#x", unshare, want))
 	}
 	fltFile := os.NewFile(uintptr(fd+2), "sbx-filter")
 	b, err = io.ReadAll(fltFile)
 	fltFile.Close()
 	if err != nil {
-		return fail("read the seccomp filter", err)
+		return early("read the seccomp filter", err)
 	}
 	flt, err := decodeFilter(b)
 	if err != nil {
-		return fail("read the seccomp filter", err)
+		return early("read the seccomp filter", err)
 	}
 	// Read while the host's /proc is still there: a --tmpfs over the
 	// view's /proc is refused, but nothing of the view is needed.
 	last, err := lastCap()
 	if err != nil {
-		return fail("read cap_last_cap", err)
+		return early("read cap_last_cap", err)
 	}
 	sp := newSpawner()
 	m, err := ctl.recv()
@@ -125,7 +142,12 @@ func initMain(fd int) int {
 	// Reported once the maps are written, so that it is this error the
 	// launcher prints, not the helpers' failure on a process gone.
 	if err := initNamespaces(); err != nil {
-		return fail("create namespaces", err)
+		e := stageErr("init", "create namespaces", err)
+		if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EUSERS) {
+			e.Hint = hintNamespaces
+		}
+		ctl.send(message{Type: msgError, Error: e})
+		return 125
 	}
 	acks := make(chan message, 1)
 	execs := make(chan int, 4) // sbx exec's connections, as the launcher passes them

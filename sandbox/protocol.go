@@ -15,8 +15,8 @@ import (
 // Messages of the launcher ⇄ pid1 and pid1 ⇄ exec protocols, one JSON
 // object per SOCK_SEQPACKET packet, named for their sender and event.
 //
-//	launcher → init   msgMapped     the id maps are written: go on (with the seccomp
-//	                                filter, and sbx exec's socket as SCM_RIGHTS)
+//	launcher → init   msgMapped     the id maps are written: go on
+//	launcher → init   msgExecConn   a connection of sbx exec (SCM_RIGHTS; exec_linux.go)
 //	init → launcher   msgPTY        a new pseudo-terminal's master (SCM_RIGHTS; pty_linux.go)
 //	launcher → init   msgPTYReady   its settings and size are the caller's: start
 //	init → launcher   msgStarted    the payload runs: signals can go to it

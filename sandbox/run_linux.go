@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"runtime"
@@ -55,9 +56,10 @@ func (e *HintedError) Unwrap() error { return e.Err }
 // the payload could not be executed.
 func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	start := time.Now()
-	// The heap stays small: collecting it would only cost time on the
-	// start path. A long session (the terminal's relay) allocates as it
-	// goes, and is collected once it nears the limit.
+	// No collection on the start path, where it would only cost time;
+	// once the payload runs, the relay of a long session allocates as it
+	// goes, and collection is back (msgStarted). The limit bounds a
+	// start that never gets there.
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(64 << 20)
 	// os/signal's set-up costs half a millisecond or more (a thread of
@@ -142,10 +144,7 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	// unshares the others after its exec (stage_linux.c), while this
 	// process runs the id-map helpers (creating a network namespace alone
 	// takes about a millisecond).
-	unshare := unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
-	if p.Namespaces.Net {
-		unshare |= unix.CLONE_NEWNET
-	}
+	unshare := initUnshare(p)
 	var cg *cgroupRun
 	if p.Cgroup != nil {
 		// Before any namespace exists: init is cloned straight into
@@ -205,7 +204,7 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		if cg != nil {
 			sys.UseCgroupFD, sys.CgroupFD = true, cg.tree.FD()
 		}
-		pid, _, err := syscall.StartProcess("/proc/self/exe", stageArgs(stageInit, fd, uintptr(unshare)), &syscall.ProcAttr{
+		pid, _, err := syscall.StartProcess("/proc/self/exe", stageArgs(stageInit, fd, unshare), &syscall.ProcAttr{
 			Env: []string{}, Files: fileFds(files), Sys: sys,
 		})
 		if err != nil {
@@ -311,6 +310,8 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 				}
 			case msgStarted:
 				running = true
+				debug.SetGCPercent(100)
+				debug.SetMemoryLimit(math.MaxInt64)
 				if rec != nil {
 					leaf := ""
 					if cg != nil {

@@ -1,11 +1,14 @@
 package sandbox
 
 import (
+	"os"
+	"strconv"
 	"time"
 
-	"os"
+	"golang.org/x/sys/unix"
+
 	"sbx/cgroup"
-	"strconv"
+	"sbx/policy"
 )
 
 // Stage names, carried in argv[0] of the re-executed binary (and, for
@@ -29,10 +32,11 @@ func Stage(args []string) func() int {
 	if err != nil || fd < 3 {
 		return nil
 	}
-	if args[0] != stageInit {
+	unshare, err := strconv.ParseUint(args[2], 10, 64)
+	if err != nil || args[0] != stageInit {
 		return nil
 	}
-	return func() int { return initMain(fd) }
+	return func() int { return initMain(fd, uintptr(unshare)) }
 }
 
 // stageFiles lays out the descriptors of a child stage: 0, 1 and 2,
@@ -65,6 +69,16 @@ func fileFds(files []*os.File) []uintptr {
 		}
 	}
 	return fds
+}
+
+// initUnshare are the namespaces init's constructor unshares for p: all
+// but its user and pid namespaces, which it is cloned into.
+func initUnshare(p *policy.Plan) uintptr {
+	flags := uintptr(unix.CLONE_NEWNS | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP)
+	if p.Namespaces.Net {
+		flags |= unix.CLONE_NEWNET
+	}
+	return flags
 }
 
 func stageArgs(stage string, fd int, unshare uintptr) []string {

@@ -15,15 +15,21 @@
 
 static int unshare_errno = -1; // not the init stage
 
+// glibc passes argc, argv and envp to constructors (sbx is built static
+// against glibc: see the Makefile); with another libc that does not, no
+// process is the init stage, and init fails closed (initNamespaces).
 __attribute__((constructor)) static void sbx_init_unshare(int argc, char **argv, char **envp) {
 	(void)envp;
-	if (argc != 3 || strcmp(argv[0], SBX_STAGE_INIT) != 0)
+	if (argc != 3 || argv == NULL || strcmp(argv[0], SBX_STAGE_INIT) != 0)
 		return;
-	const unsigned long allowed = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET | CLONE_NEWCGROUP;
+	// The network namespace is the plan's choice (--net host); init
+	// checks the flags against its plan too (initMain).
+	const unsigned long required = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+	const unsigned long allowed = required | CLONE_NEWNET;
 	char *end;
 	errno = 0;
 	unsigned long flags = strtoul(argv[2], &end, 10);
-	if (errno != 0 || end == argv[2] || *end != '\0' || (flags & ~allowed) != 0) {
+	if (errno != 0 || end == argv[2] || *end != '\0' || (flags & ~allowed) != 0 || (flags & required) != required) {
 		unshare_errno = EINVAL;
 		return;
 	}

@@ -11,6 +11,7 @@ func TestStageDispatch(t *testing.T) {
 		want bool
 	}{
 		{[]string{"sbx:init", "3", "1207042048"}, true},
+		{[]string{"sbx:init", "3", "x"}, false},
 		{[]string{"sbx:init", "3"}, false}, // no namespaces named
 		{[]string{"sbx:holder"}, true},
 		{[]string{"sbx", "run", "--", "true"}, false},

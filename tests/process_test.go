@@ -2,6 +2,7 @@ package tests
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -269,5 +270,44 @@ func TestStdio(t *testing.T) {
 				t.Errorf("a quiet payload on a fully equipped host: sbx said something\n%s", r)
 			}
 		}
+	}
+}
+
+// TestNamespaceRefused tries to get a sandbox without its own network
+// namespace when the host refuses one: sbx must fail closed, name the
+// stage and the refusal, and hint at the limits; with --net host, which
+// asks for no network namespace, the same host runs it.
+func TestNamespaceRefused(t *testing.T) {
+	requireUserns(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		mustRun(t, "unshare not found (util-linux)")
+	}
+	t.Parallel()
+	run := func(flags ...string) result {
+		// user.max_net_namespaces is per user namespace: 0 in one of
+		// the test's own, sbx run inside it.
+		script := `echo 0 > /proc/sys/user/max_net_namespaces && exec "$0" run "$@" -- true`
+		cmd := exec.Command("unshare", append([]string{"-Ur", "sh", "-c", script, sbxBin}, flags...)...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
+	}
+	r := run()
+	if r.code != 125 || !strings.Contains(r.stderr, "sbx: init: create namespaces: no space left on device") ||
+		!strings.Contains(r.stderr, "sbx: hint: ") || !strings.Contains(r.stderr, "user.max_net_namespaces") {
+		t.Errorf("no network namespace to be had: want exit 125 naming init's refused namespaces, with a hint\n%s", r)
+	}
+	if strings.Contains(r.stderr, "write id maps") {
+		t.Errorf("the id maps' failure reported instead of the namespaces'\n%s", r)
+	}
+	if r := run("--net", "host"); r.code != 0 {
+		t.Errorf("--net host needs no network namespace: want exit 0\n%s", r)
 	}
 }

@@ -116,8 +116,12 @@ func versionString() string {
 func fail(err error) int {
 	fmt.Fprintf(os.Stderr, "sbx: %s\n", oneLine(err.Error()))
 	var h *sandbox.HintedError
-	if errors.As(err, &h) && h.Hint != "" {
+	var se *sandbox.StageError
+	switch {
+	case errors.As(err, &h) && h.Hint != "":
 		fmt.Fprintf(os.Stderr, "sbx: hint: %s\n", h.Hint)
+	case errors.As(err, &se) && se.Hint != "":
+		fmt.Fprintf(os.Stderr, "sbx: hint: %s\n", se.Hint)
 	}
 	return exitFailed
 }
