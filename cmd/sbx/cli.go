@@ -192,6 +192,7 @@ func runUsage(fs *pflag.FlagSet) string {
 
 func run(args []string) int {
 	begin := time.Now()
+	go sandbox.WarmUp()
 	fs, o := runFlags()
 	// Until the sandbox runs, a failure is still reported to
 	// --json-status, if that much of the command line was understood.
