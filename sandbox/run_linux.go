@@ -181,10 +181,6 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	if err != nil {
 		return nil, fmt.Errorf("launcher: %w", err)
 	}
-	ambient := make([]uintptr, last+1)
-	for c := range ambient {
-		ambient[c] = uintptr(c)
-	}
 	type started struct {
 		pid int
 		err error
@@ -200,18 +196,11 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		// the child exits, not the process: this goroutine keeps its
 		// thread until the child is gone (golang/go#27505).
 		runtime.LockOSThread()
-		sys := &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWPID, Pdeathsig: unix.SIGKILL, AmbientCaps: ambient}
-		if cg != nil {
-			sys.UseCgroupFD, sys.CgroupFD = true, cg.tree.FD()
-		}
-		pid, _, err := syscall.StartProcess("/proc/self/exe", stageArgs(stageInit, fd, unshare), &syscall.ProcAttr{
-			Env: []string{}, Files: fileFds(files), Sys: sys,
-		})
-		if err != nil {
-			startc <- started{err: err}
+		pid, err := startInit(stageArgs(stageInit, fd, unshare), files, last, cg)
+		startc <- started{pid: pid, err: err}
+		if pid <= 0 {
 			return
 		}
-		startc <- started{pid: pid}
 		var e exited
 		for {
 			_, err := unix.Wait4(pid, &e.ws, 0, &e.ru)
@@ -222,6 +211,9 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		donec <- e
 	}()
 	st := <-startc
+	if st.err != nil && st.pid > 0 {
+		<-donec // it failed before its exec
+	}
 	theirs.close()
 	planFile.Close()
 	planc := make(chan error, 1)
@@ -420,6 +412,39 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		out.ExitCode = 128 + out.Signal
 	}
 	return &out, nil
+}
+
+// startInit starts init, on the calling (locked) thread, and returns its
+// pid, also with an error when it failed before its exec. Without a
+// cgroup, sbx_spawn clones it with the launcher suspended until the exec
+// (CLONE_VFORK); syscall.StartProcess, which the cgroup needs
+// (CLONE_INTO_CGROUP), forks with CLONE_NEWUSER: a copy of the launcher's
+// page tables, and a fault on each page the launcher writes after.
+func startInit(argv []string, files []*os.File, lastCap int, cg *cgroupRun) (int, error) {
+	if cg == nil {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = -1
+			if f != nil {
+				fds[i] = int(f.Fd())
+			}
+		}
+		pid, _, err := spawn("/proc/self/exe", &spawnAttr{
+			argv: argv, env: []string{}, files: fds, ctty: -1, fgTTY: -1, joinUserns: -1,
+			init: &initClone{lastCap: lastCap},
+		})
+		return pid, err
+	}
+	ambient := make([]uintptr, lastCap+1)
+	for c := range ambient {
+		ambient[c] = uintptr(c)
+	}
+	sys := &syscall.SysProcAttr{
+		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWPID, Pdeathsig: unix.SIGKILL, AmbientCaps: ambient,
+		UseCgroupFD: true, CgroupFD: cg.tree.FD(),
+	}
+	pid, _, err := syscall.StartProcess("/proc/self/exe", argv, &syscall.ProcAttr{Env: []string{}, Files: fileFds(files), Sys: sys})
+	return pid, err
 }
 
 // stopAs stops sbx with the payload's stop signal, as the kernel stops

@@ -1,4 +1,4 @@
-// sbx_spawn: fork and exec the payload (see spawn_linux.h).
+// sbx_spawn: fork and exec the payload or init (see spawn_linux.h).
 //
 // The child of a multi-threaded Go process may only make system calls
 // until it execs: no allocation, no locks, no Go. Everything here is a
@@ -16,7 +16,9 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/capability.h>
 #include <linux/close_range.h>
+#include <stdlib.h>
 #include <linux/seccomp.h>
 
 #include "spawn_linux.h"
@@ -82,9 +84,33 @@ static int lift(const struct sbx_spawn *s, int fd, int n) {
 	return nfd;
 }
 
+// keep_ambient raises capabilities 0..last into the inheritable and
+// ambient sets, so that they survive the exec.
+static int keep_ambient(int last) {
+	struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -1;
+	d[0].inheritable = d[0].permitted;
+	d[1].inheritable = d[1].permitted;
+	if (syscall(SYS_capset, &h, d) < 0)
+		return -1;
+	for (int cap = 0; cap <= last; cap++)
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+			return -1;
+	return 0;
+}
+
 static void child(const struct sbx_spawn *s, const sigset_t *mask) {
 	int n = s->nfds;
 	struct sbx_spawn c = *s; // a copy: with vfork the parent's memory is shared
+	// No check that the parent still lives: in a new pid namespace
+	// getppid() is 0. The parent is suspended until the exec anyway
+	// (CLONE_VFORK), and init learns of its end from its control socket.
+	if (c.pdeathsig && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		die(&c, SBX_STAGE_PDEATHSIG);
+	if (c.ambient_last >= 0 && keep_ambient(c.ambient_last) < 0)
+		die(&c, SBX_STAGE_CAPS);
 	if (c.sync_fd >= 0) {
 		char go = 0;
 		ssize_t r;
@@ -140,12 +166,12 @@ static void child(const struct sbx_spawn *s, const sigset_t *mask) {
 		die(&c, SBX_STAGE_CTTY);
 	// Not entering a user namespace (where capabilities start anew), the
 	// child must not keep ambient capabilities of init's thread.
-	if (!c.clone_flags && c.userns_fd < 0)
+	if (!(c.clone_flags & CLONE_NEWUSER) && c.userns_fd < 0 && c.ambient_last < 0)
 		prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 
 	reset_signals();
 	sigprocmask(SIG_SETMASK, mask, NULL);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	if (c.nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die(&c, SBX_STAGE_NNP);
 	// The filter goes on last: from here on, only sendmsg, close,
 	// execve and, on failure, write and exit_group are made.
@@ -164,11 +190,40 @@ static void child(const struct sbx_spawn *s, const sigset_t *mask) {
 	die(&c, SBX_STAGE_EXEC);
 }
 
+struct vfork_arg {
+	const struct sbx_spawn *s;
+	const sigset_t *mask;
+};
+
+static int vfork_child(void *arg) {
+	struct vfork_arg *a = arg;
+	child(a->s, a->mask);
+	return 0;
+}
+
 long sbx_spawn(const struct sbx_spawn *s) {
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	long pid;
+	int err = 0;
+	if (s->clone_flags && s->sync_fd < 0) {
+		// Into new namespaces, the parent suspended until the child
+		// execs, as vfork: the child runs on a stack of its own in the
+		// parent's memory (CLONE_VM; posix_spawn's way).
+		const size_t size = 64 << 10;
+		char *stack = malloc(size);
+		if (stack == NULL) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			return -ENOMEM;
+		}
+		struct vfork_arg arg = {s, &old};
+		pid = clone(vfork_child, stack + size, (int)s->clone_flags | CLONE_VM | CLONE_VFORK | SIGCHLD, &arg);
+		err = errno;
+		free(stack);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		return pid < 0 ? -err : pid;
+	}
 	if (s->clone_flags) {
 		// The parent must run on to write the maps: a plain fork, with
 		// the new user namespace (raw clone: no atfork handlers).
@@ -180,7 +235,7 @@ long sbx_spawn(const struct sbx_spawn *s) {
 	}
 	if (pid == 0)
 		child(s, &old); // does not return
-	int err = errno;
+	err = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return pid < 0 ? -err : pid;
 }

@@ -36,6 +36,16 @@ type spawnAttr struct {
 	joinUserns       int     // or a user namespace to join (setns); -1: none
 	filter           *filter // nil: no seccomp filter
 	wantNotification bool    // the filter notifies: return its listener
+	// init makes the child the launcher's init stage (spawnInit).
+	init *initClone
+}
+
+// initClone is how the launcher starts init: cloned into new user and
+// pid namespaces, with every capability up to lastCap kept across its
+// exec as an ambient one, without no_new_privs, with the parent-death
+// signal.
+type initClone struct {
+	lastCap int
 }
 
 var spawnStages = map[int]string{
@@ -50,6 +60,8 @@ var spawnStages = map[int]string{
 	C.SBX_STAGE_CHDIR:      "chdir",
 	C.SBX_STAGE_FOREGROUND: "take the terminal's foreground",
 	C.SBX_STAGE_USERNS:     "join the payload's user namespace",
+	C.SBX_STAGE_PDEATHSIG:  "set the parent-death signal",
+	C.SBX_STAGE_CAPS:       "keep capabilities",
 }
 
 // spawnError is the child's failure before or at its exec.
@@ -69,7 +81,7 @@ func (e *spawnError) Unwrap() error { return e.errno }
 
 // spawn forks and execs file. It returns the child's pid, and the seccomp
 // listener when asked; a failure of the child before its exec is a
-// *spawnError. It runs on the calling (locked) thread: the child inherits
+// *spawnError, with the pid of the child, which exited. It runs on the calling (locked) thread: the child inherits
 // that thread's credentials, capability sets and Landlock domain.
 func spawn(file string, a *spawnAttr) (pid int, listener *os.File, err error) {
 	cfile := C.CString(file)
@@ -127,6 +139,11 @@ func spawn(file string, a *spawnAttr) (pid int, listener *os.File, err error) {
 		}()
 		cs.sync_fd, cs.clone_flags = C.int(p[0]), unix.CLONE_NEWUSER
 	}
+	cs.ambient_last, cs.nnp = -1, 1
+	if a.init != nil {
+		cs.clone_flags = unix.CLONE_NEWUSER | unix.CLONE_NEWPID
+		cs.ambient_last, cs.nnp, cs.pdeathsig = C.int(a.init.lastCap), 0, 1
+	}
 	var sockR, sockW int = -1, -1
 	if a.filter != nil {
 		prog := a.filter.prog
@@ -182,7 +199,8 @@ func spawn(file string, a *spawnAttr) (pid int, listener *os.File, err error) {
 		return 0, nil, fmt.Errorf("read the child's status: %w", rerr)
 	case n == 8:
 		stage := int(binary.NativeEndian.Uint32(msg[:4]))
-		return 0, nil, &spawnError{stage: spawnStages[stage], errno: unix.Errno(binary.NativeEndian.Uint32(msg[4:]))}
+		// With the pid: the child exited (127), and is the caller's to reap.
+		return pid, nil, &spawnError{stage: spawnStages[stage], errno: unix.Errno(binary.NativeEndian.Uint32(msg[4:]))}
 	case n != 0:
 		return 0, nil, fmt.Errorf("short status from the child (%d bytes)", n)
 	}

@@ -1,7 +1,9 @@
-// The payload's fork and exec, in C because the last steps before
-// execve must run in the child: seccomp (after a --root payload's
-// CLONE_NEWUSER, which the filter refuses) and the hand-over of its
-// notification descriptor. Go's syscall.StartProcess has no such hook.
+// The fork and exec of the payload and of init, in C because the last
+// steps before execve must run in the child: seccomp (after a --root
+// payload's CLONE_NEWUSER, which the filter refuses) and the hand-over of
+// its notification descriptor. Go's syscall.StartProcess has no such
+// hook, and with CLONE_NEWUSER it forks without CLONE_VM: the launcher
+// would copy its page tables, and fault on every page it writes after.
 #ifndef SBX_SPAWN_H
 #define SBX_SPAWN_H
 
@@ -20,6 +22,8 @@ enum {
 	SBX_STAGE_CHDIR,
 	SBX_STAGE_FOREGROUND,
 	SBX_STAGE_USERNS,
+	SBX_STAGE_PDEATHSIG,
+	SBX_STAGE_CAPS,
 };
 
 struct sbx_spawn {
@@ -35,10 +39,19 @@ struct sbx_spawn {
 	// A terminal (the parent's descriptor) whose foreground the child
 	// takes, in a process group of its own; -1 for none.
 	int fg_tty;
-	// CLONE_NEWUSER (or 0). With it the child waits for a byte on
-	// sync_fd: the parent writes its id maps first.
+	// Namespaces to clone the child into (or 0). With a sync_fd, the
+	// child waits for a byte on it: the parent writes its id maps first.
+	// Without, the parent waits until the child has exec'd (CLONE_VFORK).
 	unsigned long clone_flags;
 	int sync_fd;
+	// SIGKILL the child when the thread that spawned it exits.
+	int pdeathsig;
+	// Keep capabilities 0..ambient_last across the exec as ambient ones
+	// (-1: none): init execs before its id maps exist, and an exec with
+	// an unmapped uid would otherwise leave it none (capabilities(7)).
+	int ambient_last;
+	// no_new_privs (the payload's and sbx exec's commands; not init's).
+	int nnp;
 	// A user namespace to join first (setns), or -1.
 	int userns_fd;
 	// error pipe's write end (close-on-exec): {stage, errno} on failure.
