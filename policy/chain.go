@@ -297,8 +297,14 @@ func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, erro
 	if cli.Root {
 		f.Root, o["root"] = true, "flag --root"
 	}
+	if cli.Off["root"] {
+		f.Root, o["root"] = false, "flag --root=false"
+	}
 	if cli.Cgroup {
 		f.Cgroup, o["cgroup"] = true, "flag --cgroup"
+	}
+	if cli.Off["cgroup"] {
+		f.Cgroup, o["cgroup"] = false, "flag --cgroup=false"
 	}
 	if cli.Timeout != 0 {
 		f.Timeout, o["timeout"] = cli.Timeout, "flag --timeout"
@@ -309,17 +315,29 @@ func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, erro
 	if cli.NoLandlock {
 		f.NoLandlock, o["security.landlock"] = true, "flag --no-landlock"
 	}
+	if cli.Off["no-landlock"] {
+		f.NoLandlock, o["security.landlock"] = false, "flag --no-landlock=false"
+	}
 	if cli.Strict {
 		f.Strict, o["security.strict"] = true, "flag --strict"
 	}
+	if cli.Off["strict"] {
+		f.Strict, o["security.strict"] = false, "flag --strict=false"
+	}
 	if cli.LogDenied {
 		f.LogDenied, o["security.log_denied"] = true, "flag --log-denied"
+	}
+	if cli.Off["log-denied"] {
+		f.LogDenied, o["security.log_denied"] = false, "flag --log-denied=false"
 	}
 	for _, fl := range cli.FS {
 		f.FS = replaceDest(f.FS, fl, vars["PWD"])
 	}
 	if cli.Clearenv {
 		f.Clearenv, o["env.clear"] = true, "flag --clearenv"
+	}
+	if cli.Off["clearenv"] {
+		f.Clearenv, o["env.clear"] = false, "flag --clearenv=false"
 	}
 	// Flags that contradict each other are refused, as Resolve would.
 	cliSet := map[string]string{}

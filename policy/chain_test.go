@@ -485,6 +485,51 @@ cgroup = true
 	}
 }
 
+// A boolean flag given false on the command line (--root=false) wins
+// over a profile's true, as a flag given true wins over its false.
+func TestApplyOffFlags(t *testing.T) {
+	pf := &files{text: map[string]string{
+		"on.toml": `version = 1
+[run]
+root = true
+cgroup = true
+[env]
+clear = true
+[security]
+landlock = false
+strict = true
+log_denied = true
+`,
+	}}
+	chain := mustChain(t, pf, "on")
+	f, _, err := policy.ApplyProfiles(chain, testVars(), cmd())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Root || !f.Cgroup || !f.Clearenv || !f.NoLandlock || !f.Strict || !f.LogDenied {
+		t.Fatalf("the profile's values did not apply: %+v", f)
+	}
+	cli := cmd()
+	cli.Off = map[string]bool{}
+	for _, name := range policy.OffFlags {
+		cli.Off[name] = true
+	}
+	f, o, err := policy.ApplyProfiles(chain, testVars(), cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Root || f.Cgroup || f.Clearenv || f.NoLandlock || f.Strict || f.LogDenied {
+		t.Errorf("--flag=false did not win over the profile: %+v", f)
+	}
+	want := policy.Origins{"root": "flag --root=false", "cgroup": "flag --cgroup=false", "env.clear": "flag --clearenv=false",
+		"security.landlock": "flag --no-landlock=false", "security.strict": "flag --strict=false", "security.log_denied": "flag --log-denied=false"}
+	for k, v := range want {
+		if o[k] != v {
+			t.Errorf("origin of %s: %q, want %q", k, o[k], v)
+		}
+	}
+}
+
 func mapsEqual(a, b policy.Origins) bool {
 	if len(a) != len(b) {
 		return false

@@ -77,8 +77,17 @@ type Flags struct {
 	NoLandlock bool
 	LogDenied  bool
 	Strict     bool
-	Argv       []string
+	// Off names the boolean flags given false explicitly (--root=false):
+	// they override a profile's true, as the others override its false.
+	Off  map[string]bool
+	Argv []string
 }
+
+// OffFlags are the boolean flags of sbx run that a profile can set true
+// (root, cgroup, env.clear, security.strict, security.log_denied) or
+// false (security.landlock, for --no-landlock): given false on the
+// command line, they win over the profile.
+var OffFlags = []string{"root", "cgroup", "clearenv", "no-landlock", "strict", "log-denied"}
 
 // ParseBind parses the value of --ro or --rw: PATH or PATH:DEST. When
 // the value holds ":/" the first one separates PATH from an absolute

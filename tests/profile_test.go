@@ -731,3 +731,23 @@ func TestProfileBuildNoProject(t *testing.T) {
 		})
 	}
 }
+
+// TestProfileOffFlags tries to keep a profile's true against the command
+// line's --flag=false: the sandbox must run as the command line says.
+func TestProfileOffFlags(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	env, userDir := profileEnv(t)
+	writeFile(t, filepath.Join(userDir, "sbxtest-on.toml"), "version = 1\n[run]\nroot = true\n[env]\nclear = true\n", 0o644)
+	r := sbxCmd{args: []string{"run", "--profile", "sbxtest-on", "--", "sh", "-c", "id -u; echo \"PATH=$PATH\""}, env: env}.run(t)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "0\n") {
+		t.Fatalf("the profile's root = true: want uid 0\n%s", r)
+	}
+	r = sbxCmd{args: []string{"run", "--profile", "sbxtest-on", "--root=false", "--clearenv=false", "--", "sh", "-c", "id -u; echo \"PATH=$PATH\""}, env: env}.run(t)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, strconv.Itoa(os.Getuid())+"\n") {
+		t.Errorf("--root=false after the profile's root = true: want the caller's uid\n%s", r)
+	}
+	if !strings.Contains(r.stdout, "PATH="+os.Getenv("PATH")+"\n") {
+		t.Errorf("--clearenv=false after the profile's env.clear = true: want the caller's PATH\n%s", r)
+	}
+}

@@ -219,6 +219,14 @@ func run(args []string) int {
 		return fail(fmt.Errorf("run: %w", err))
 	}
 	o.flags.Argv = fs.Args()
+	for _, name := range policy.OffFlags {
+		if fl := fs.Lookup(name); fl != nil && fl.Changed && fl.Value.String() == "false" {
+			if o.flags.Off == nil {
+				o.flags.Off = map[string]bool{}
+			}
+			o.flags.Off[name] = true
+		}
+	}
 	if o.json && !o.dryRun {
 		return fail(errors.New("run: --json goes with --dry-run (for the outcome, use --json-status FILE)"))
 	}
