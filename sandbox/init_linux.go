@@ -83,6 +83,15 @@ func initMain(fd int, unshare uintptr) int {
 	// cost time on the start path.
 	debug.SetGCPercent(-1)
 	unix.CloseOnExec(fd)
+	// The faults' signals, sent by kill(2), must not end init (Go's
+	// default for them): os/signal catches them. Its set-up (a thread of
+	// its own, a round trip with it per signal) runs beside the start,
+	// and is done before the payload exists.
+	guarding := make(chan struct{})
+	go func() {
+		signal.Notify(make(chan os.Signal, 1), guarded()...)
+		close(guarding)
+	}()
 	name := []byte("sbx-init\x00")
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0, 0, 0)
 	ctl := &conn{f: os.NewFile(uintptr(fd), "sbx-ctl")}
@@ -196,6 +205,7 @@ func initMain(fd int, unshare uintptr) int {
 		return fail("", err)
 	}
 	var r reaper
+	<-guarding
 	pid, listener, err := startPayload(&p, sp, files, tty, flt)
 	if tty != nil {
 		tty.Close() // the payload's now, and the launcher has the master
@@ -212,13 +222,14 @@ func initMain(fd int, unshare uintptr) int {
 		return fail("", err)
 	}
 	debug.SetGCPercent(100)
-	// Handlers go in now, while the payload starts on the other CPU
-	// (installing them costs most of a millisecond: os/signal makes a
-	// thread). No signal is lost: the launcher holds those it gets
-	// until msgStarted, and nothing else signals init before.
+	// The forwarded signals' handlers go in now. No signal is lost: the
+	// launcher holds those it gets until msgStarted, and nothing else
+	// signals init before.
 	sigc := make(chan os.Signal, 16)
-	signal.Notify(sigc, caught()...)
-	signal.Notify(make(chan os.Signal, 1), guarded()...)
+	if err := relaySignals(caught(), sigc); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		return fail("", err)
+	}
 	ctl.send(message{Type: msgStarted})
 	{
 		uid, _ := p.Identity.UIDMap.ToInside(p.Identity.HostUID)

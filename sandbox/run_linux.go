@@ -62,27 +62,23 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	// start that never gets there.
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(64 << 20)
-	// os/signal's set-up costs half a millisecond or more (a thread of
-	// its own, and a round trip with it for each signal): it runs beside
-	// the start, and is done before sbx waits for the payload. Until then
-	// a signal ends sbx as it would before Run; init dies with it (its
-	// parent-death signal) and the payload is not started.
+	// Signals are caught from now on, so that none is lost before the
+	// payload exists; they are forwarded once pid1 is running.
 	sigc := make(chan os.Signal, 16)
+	if err := relaySignals(caught(), sigc); err != nil {
+		return nil, fmt.Errorf("launcher: %w", err)
+	}
+	// A closed stderr (sbx run ... 2>&1 | head) must not kill sbx before
+	// the caller's terminal is restored: Go dies of SIGPIPE on fds 1 and
+	// 2 unless os/signal catches it. Caught, not ignored: init and the
+	// payload start with it at its default again. os/signal's set-up
+	// costs a thread of its own and a round trip with it: it runs beside
+	// the start, and is done before the terminal can be made raw.
 	notified := make(chan struct{})
 	go func() {
-		// Signals are caught from now on, so that none is lost
-		// before the payload exists; they are forwarded once pid1 is
-		// running.
-		signal.Notify(sigc, caught()...)
-		// A closed stderr (sbx run ... 2>&1 | head) must not kill sbx
-		// before the caller's terminal is restored: Go dies of SIGPIPE
-		// on fds 1 and 2 unless it is caught. Caught, not ignored:
-		// init and the payload start with it at its default again.
 		signal.Notify(make(chan os.Signal, 1), unix.SIGPIPE)
 		close(notified)
 	}()
-	// No signal.Stop: it costs another round trip per signal, and sbx
-	// exits once Run returns.
 	// The filter is compiled before anything starts: a profile that
 	// does not compile is an error of the command line.
 	flt, err := buildFilter(p.Security.Seccomp)

@@ -1,0 +1,9 @@
+#ifndef SBX_RELAY_H
+#define SBX_RELAY_H
+
+// sbx_relay_signals installs, for each of sigs, a handler that writes the
+// signal's number (a byte) to fd, which must be non-blocking. It returns
+// 0 or -errno.
+int sbx_relay_signals(int fd, const int *sigs, int n);
+
+#endif
