@@ -105,13 +105,14 @@ func payloadTerminal(ctl *conn, acks <-chan message) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	// init leads the terminal's session, so that the payload's process
-	// group has a parent in its session and a different group: it is not
-	// orphaned, and the terminal's Ctrl-Z stops it (an orphaned group
-	// ignores SIGTSTP, SIGTTIN and SIGTTOU; POSIX, "orphaned process group").
-	if _, err := unix.Setsid(); err != nil {
+	// init leads the terminal's session (it was started in a session of
+	// its own, with no terminal), so that the payload's process group has
+	// a parent in its session and a different group: it is not orphaned,
+	// and the terminal's Ctrl-Z stops it (an orphaned group ignores
+	// SIGTSTP, SIGTTIN and SIGTTOU; POSIX, "orphaned process group").
+	if sid, err := unix.Getsid(0); err != nil || sid != unix.Getpid() {
 		slave.Close()
-		return nil, opErr("setsid")(err)
+		return nil, opErr("take the pseudo-terminal")(errors.New("init leads no session of its own"))
 	}
 	if err := unix.IoctlSetInt(int(slave.Fd()), unix.TIOCSCTTY, 0); err != nil {
 		slave.Close()

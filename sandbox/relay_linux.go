@@ -24,9 +24,13 @@ var relay struct {
 // handler for each with a round trip with a thread of its own (half a
 // millisecond for the signals sbx forwards, on the start path of the
 // launcher and of init, whose reaping of a short payload waited for it).
-// The handler is C's, with SA_ONSTACK as Go requires; the Go runtime
-// still resets it to the default in its children, and exec does in
-// every child. Signals beyond the pipe's buffer are dropped, as os/signal
+// The handler is C's, with SA_ONSTACK as Go requires. exec resets it in
+// every child, and so does the C spawner before its exec. Go's runtime
+// resets it in the children of syscall.StartProcess (the id-map
+// helpers) too, but for SIGCONT, which Go does not take over at start:
+// one sent to a helper between its fork and its exec would be written to
+// the pipe, a spurious SIGCONT to forward, which does nothing to a
+// running payload. Signals beyond the pipe's buffer are dropped, as os/signal
 // drops those beyond a channel's. Not for the signals Go itself needs
 // (SIGPIPE on standard output, the synchronous faults): those stay with
 // os/signal. Called once per process.

@@ -207,7 +207,7 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	}()
 	st := <-startc
 	if st.err != nil && st.pid > 0 {
-		<-donec // it failed before its exec
+		<-donec // it failed before its exec, or was killed
 	}
 	// The launcher is made non-dumpable only now, init's exec done. An
 	// exec's new memory takes the dumpable flag of the memory it
@@ -232,6 +232,12 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		}()
 	}
 	if st.err != nil {
+		// The child's own failure before its exec (descriptors,
+		// capabilities) is not the host's refusal of namespaces.
+		var se *spawnError
+		if errors.As(st.err, &se) {
+			return nil, fmt.Errorf("launcher: start init: %w", st.err)
+		}
 		err := fmt.Errorf("launcher: create namespaces: %w", st.err)
 		if errors.Is(st.err, unix.EPERM) || errors.Is(st.err, unix.ENOSPC) || errors.Is(st.err, unix.EINVAL) {
 			return nil, &HintedError{Err: err, Hint: hintUserns}
@@ -247,7 +253,7 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 
 	id := p.Identity
 	if id.Helpers {
-		err = userns.WriteWithHelpers(pid, id.NewUIDMap, id.NewGIDMap, id.UIDMap, id.GIDMap)
+		err = userns.WriteWithHelpers(pid, id.NewUIDMap, id.NewGIDMap, id.UIDMap, id.GIDMap, startHelper)
 		if err != nil {
 			return abort(&HintedError{Err: fmt.Errorf("launcher: write id maps: %w", err), Hint: hintSubIDs})
 		}
@@ -418,8 +424,28 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	return &out, nil
 }
 
+// startHelper starts an id-map helper with the C spawner: in a process
+// group of its own (syscall.StartProcess can do that too), and with a
+// Ctrl-C for sbx's group that came before it left the group discarded,
+// not delivered once it unblocks signals (spawn_linux.c).
+func startHelper(path string, argv []string, stdio [3]int) (int, error) {
+	pid, _, err := spawn(path, &spawnAttr{
+		argv: argv, env: []string{}, files: stdio[:], ctty: -1, fgTTY: -1, joinUserns: -1, helper: true,
+	})
+	if err != nil && pid > 0 {
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, 0, nil) // it failed before its exec: reaped here
+	}
+	return pid, err
+}
+
 // startInit starts init, on the calling (locked) thread, and returns its
-// pid, also with an error when it failed before its exec. Without a
+// pid, also with an error when it failed before its exec. init leads a
+// session of its own: signals for the caller's terminal's foreground
+// group (Ctrl-C) reach sbx alone, which holds them until the payload
+// runs and then forwards each once; init, in sbx's group, got them too,
+// died of one that came before its handlers, and passed on a second copy
+// of one that came after. Without a
 // cgroup, sbx_spawn clones it with the launcher suspended until the exec
 // (CLONE_VFORK); syscall.StartProcess, which the cgroup needs
 // (CLONE_INTO_CGROUP), forks with CLONE_NEWUSER: a copy of the launcher's
@@ -434,7 +460,7 @@ func startInit(argv []string, files []*os.File, lastCap int, cg *cgroupRun) (int
 			}
 		}
 		pid, _, err := spawn("/proc/self/exe", &spawnAttr{
-			argv: argv, env: []string{}, files: fds, ctty: -1, fgTTY: -1, joinUserns: -1,
+			argv: argv, env: []string{}, files: fds, setsid: true, ctty: -1, fgTTY: -1, joinUserns: -1,
 			init: &initClone{lastCap: lastCap},
 		})
 		return pid, err
@@ -444,7 +470,7 @@ func startInit(argv []string, files []*os.File, lastCap int, cg *cgroupRun) (int
 		ambient[c] = uintptr(c)
 	}
 	sys := &syscall.SysProcAttr{
-		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWPID, Pdeathsig: unix.SIGKILL, AmbientCaps: ambient,
+		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWPID, Pdeathsig: unix.SIGKILL, AmbientCaps: ambient, Setsid: true,
 		UseCgroupFD: true, CgroupFD: cg.tree.FD(),
 	}
 	pid, _, err := syscall.StartProcess("/proc/self/exe", argv, &syscall.ProcAttr{Env: []string{}, Files: fileFds(files), Sys: sys})

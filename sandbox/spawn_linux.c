@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -41,16 +42,22 @@ struct kernel_sigaction {
 
 // reset_signals gives every handled signal its default action (execve
 // would, but a signal could come between the unblocking and the exec,
-// and the Go handler must not run here); ignored ones stay ignored.
+// and the parent's handler must not run here); ignored ones stay
+// ignored. A handled signal pending in the child (it is blocked until
+// the exec) was sent to the parent's process group before the child left
+// it (setsid, setpgid), as the terminal's Ctrl-C is: ignoring it for a
+// moment discards it, and the child does not die of it.
 static void reset_signals(void) {
 	for (int sig = 1; sig < 65; sig++) {
-		struct kernel_sigaction old, dfl = {0};
+		struct kernel_sigaction old, ign = {0}, dfl = {0};
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
 		if (syscall(SYS_rt_sigaction, sig, NULL, &old, 8) != 0)
 			continue;
 		if (old.handler == SIG_IGN || old.handler == SIG_DFL)
 			continue;
+		ign.handler = SIG_IGN;
+		syscall(SYS_rt_sigaction, sig, &ign, NULL, 8);
 		dfl.handler = SIG_DFL;
 		syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
 	}
@@ -126,6 +133,8 @@ static void child(const struct sbx_spawn *s, const sigset_t *mask) {
 		die(&c, SBX_STAGE_USERNS);
 	if (c.setsid && setsid() < 0)
 		die(&c, SBX_STAGE_SETSID);
+	if (c.setpgid && setpgid(0, 0) < 0)
+		die(&c, SBX_STAGE_SETPGID);
 	if (c.cwd && chdir(c.cwd) < 0)
 		die(&c, SBX_STAGE_CHDIR);
 	if (c.fg_tty >= 0) { // signals are still blocked: no SIGTTOU
@@ -139,7 +148,7 @@ static void child(const struct sbx_spawn *s, const sigset_t *mask) {
 	c.err_fd = lift(&c, c.err_fd, n);
 	c.sync_fd = lift(&c, c.sync_fd, n);
 	c.listener_sock = lift(&c, c.listener_sock, n);
-	int fdv[n > 0 ? n : 1];
+	int *fdv = c.fdv;
 	for (int i = 0; i < n; i++) {
 		fdv[i] = s->fds[i];
 		if (fdv[i] >= 0 && fdv[i] < i)
@@ -211,16 +220,26 @@ long sbx_spawn(const struct sbx_spawn *s) {
 		// Into new namespaces, the parent suspended until the child
 		// execs, as vfork: the child runs on a stack of its own in the
 		// parent's memory (CLONE_VM; posix_spawn's way).
-		const size_t size = 64 << 10;
-		char *stack = malloc(size);
-		if (stack == NULL) {
+		// The child's frames need a few KiB (its descriptors' scratch
+		// is fdv); below the stack, a guard page: an overflow faults
+		// instead of writing into this process's memory.
+		const size_t page = (size_t)sysconf(_SC_PAGESIZE), size = 64 << 10;
+		char *map = mmap(NULL, page + size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+		if (map == MAP_FAILED) {
+			err = errno;
 			pthread_sigmask(SIG_SETMASK, &old, NULL);
-			return -ENOMEM;
+			return -err;
+		}
+		if (mprotect(map, page, PROT_NONE) < 0) {
+			err = errno;
+			munmap(map, page + size);
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			return -err;
 		}
 		struct vfork_arg arg = {s, &old};
-		pid = clone(vfork_child, stack + size, (int)s->clone_flags | CLONE_VM | CLONE_VFORK | SIGCHLD, &arg);
+		pid = clone(vfork_child, map + page + size, (int)s->clone_flags | CLONE_VM | CLONE_VFORK | SIGCHLD, &arg);
 		err = errno;
-		free(stack);
+		munmap(map, page + size);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return pid < 0 ? -err : pid;
 	}

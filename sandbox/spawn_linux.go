@@ -38,6 +38,10 @@ type spawnAttr struct {
 	wantNotification bool    // the filter notifies: return its listener
 	// init makes the child the launcher's init stage (spawnInit).
 	init *initClone
+	// helper is a setuid helper of the launcher (newuidmap): no
+	// no_new_privs, which would void its setuid bit, and a process group
+	// of its own, out of reach of a Ctrl-C for sbx.
+	helper bool
 }
 
 // initClone is how the launcher starts init: cloned into new user and
@@ -62,6 +66,7 @@ var spawnStages = map[int]string{
 	C.SBX_STAGE_USERNS:     "join the payload's user namespace",
 	C.SBX_STAGE_PDEATHSIG:  "set the parent-death signal",
 	C.SBX_STAGE_CAPS:       "keep capabilities",
+	C.SBX_STAGE_SETPGID:    "setpgid",
 }
 
 // spawnError is the child's failure before or at its exec.
@@ -81,7 +86,8 @@ func (e *spawnError) Unwrap() error { return e.errno }
 
 // spawn forks and execs file. It returns the child's pid, and the seccomp
 // listener when asked; a failure of the child before its exec is a
-// *spawnError, with the pid of the child, which exited. It runs on the calling (locked) thread: the child inherits
+// *spawnError. With an error, a pid is that of a child that exited or was
+// killed, for the caller to reap. It runs on the calling (locked) thread: the child inherits
 // that thread's credentials, capability sets and Landlock domain.
 func spawn(file string, a *spawnAttr) (pid int, listener *os.File, err error) {
 	cfile := C.CString(file)
@@ -123,7 +129,9 @@ func spawn(file string, a *spawnAttr) (pid int, listener *os.File, err error) {
 		for i, fd := range a.files {
 			fds[i] = C.int(fd)
 		}
-		cs.fds, cs.nfds = &fds[0], C.int(len(a.files))
+		fdv := C.malloc(C.size_t(len(a.files)) * C.sizeof_int)
+		defer C.free(fdv)
+		cs.fds, cs.fdv, cs.nfds = &fds[0], (*C.int)(fdv), C.int(len(a.files))
 	}
 	syncW := -1
 	if a.newUser {
@@ -140,6 +148,9 @@ func spawn(file string, a *spawnAttr) (pid int, listener *os.File, err error) {
 		cs.sync_fd, cs.clone_flags = C.int(p[0]), unix.CLONE_NEWUSER
 	}
 	cs.ambient_last, cs.nnp = -1, 1
+	if a.helper {
+		cs.nnp, cs.setpgid = 0, 1
+	}
 	if a.init != nil {
 		cs.clone_flags = unix.CLONE_NEWUSER | unix.CLONE_NEWPID
 		cs.ambient_last, cs.nnp, cs.pdeathsig = C.int(a.init.lastCap), 0, 1
@@ -196,13 +207,15 @@ func spawn(file string, a *spawnAttr) (pid int, listener *os.File, err error) {
 	n, rerr := readFull(errR, msg[:])
 	switch {
 	case rerr != nil:
-		return 0, nil, fmt.Errorf("read the child's status: %w", rerr)
+		unix.Kill(pid, unix.SIGKILL) // and the caller reaps it
+		return pid, nil, fmt.Errorf("read the child's status: %w", rerr)
 	case n == 8:
 		stage := int(binary.NativeEndian.Uint32(msg[:4]))
 		// With the pid: the child exited (127), and is the caller's to reap.
 		return pid, nil, &spawnError{stage: spawnStages[stage], errno: unix.Errno(binary.NativeEndian.Uint32(msg[4:]))}
 	case n != 0:
-		return 0, nil, fmt.Errorf("short status from the child (%d bytes)", n)
+		unix.Kill(pid, unix.SIGKILL) // and the caller reaps it
+		return pid, nil, fmt.Errorf("short status from the child (%d bytes)", n)
 	}
 	if a.wantNotification && a.filter != nil {
 		fd, err := recvFD(sockR)

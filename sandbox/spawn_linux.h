@@ -24,6 +24,7 @@ enum {
 	SBX_STAGE_USERNS,
 	SBX_STAGE_PDEATHSIG,
 	SBX_STAGE_CAPS,
+	SBX_STAGE_SETPGID,
 };
 
 struct sbx_spawn {
@@ -31,10 +32,14 @@ struct sbx_spawn {
 	const char *cwd; // NULL: the parent's
 	char *const *argv;
 	char *const *envp;
-	// The child's descriptor i becomes fds[i]; -1 closes it.
+	// The child's descriptor i becomes fds[i]; -1 closes it. fdv is
+	// nfds ints of scratch for the child (allocated by the caller: the
+	// child may run on a small stack of its own, and must not allocate).
 	const int *fds;
+	int *fdv;
 	int nfds;
 	int setsid;
+	int setpgid; // a process group of its own (in the parent's session)
 	int ctty; // a descriptor of the child to make the controlling terminal, or -1
 	// A terminal (the parent's descriptor) whose foreground the child
 	// takes, in a process group of its own; -1 for none.

@@ -1,11 +1,14 @@
 package tests
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -179,4 +182,30 @@ func openMarkers(t *testing.T, n int) []*os.File {
 		files = append(files, f)
 	}
 	return files
+}
+
+// TestPreserveHighFD keeps a descriptor numbered in the tens of
+// thousands: sbx lays out every descriptor up to it, in the child of a
+// clone that shares sbx's memory and runs on a small stack of its own,
+// which a scratch array of that size once overflowed (heap corruption,
+// SIGABRT in sbx).
+func TestPreserveHighFD(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	n := min(lim.Max, 30000)
+	if n < 1024 {
+		mustRun(t, fmt.Sprintf("the hard limit on open files is %d", lim.Max))
+	}
+	fd := n - 100
+	t.Logf("descriptor %d (hard limit %d)", fd, lim.Max)
+	script := fmt.Sprintf(`ulimit -n %d && exec %d</dev/null && exec "$0" run --preserve-fd %d -- sh -c 'test -e /proc/self/fd/%d && echo kept'`, n, fd, fd, fd)
+	cmd := exec.Command("bash", "-c", script, sbxBin) // dash redirects only descriptors 0-9
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "kept" {
+		t.Errorf("--preserve-fd %d: %v\n%s", fd, err, out)
+	}
 }

@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"bufio"
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -81,5 +83,92 @@ func TestIgnoredSignal(t *testing.T) {
 	out := stdout.untilEOF(time.Second)
 	if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(out, "survived") || !strings.Contains(out, "done") {
 		t.Errorf("with SIGINT ignored: exit %d, stdout %q, stderr %q; want the payload to ignore it too and finish", code, out, &stderr)
+	}
+}
+
+// groupSbx starts sbx run in a process group of its own, as a shell
+// starts a job, so that a signal can go to the group as the terminal's
+// Ctrl-C sends it.
+func groupSbx(t *testing.T, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	cmd, stdout, stderr := sbxCmd{args: args}.cmd()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stdout, stderr
+}
+
+// TestEarlyGroupSignal sends SIGINT to sbx's process group while sbx is
+// still setting the sandbox up, as Ctrl-C on the caller's terminal does:
+// no stage of sbx (init, the id-map helpers) may die of it and turn the
+// run into a setup failure (125). sbx itself holds it for the payload
+// (130), or dies of it, as any program, if it came before sbx caught it.
+func TestEarlyGroupSignal(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	for i := range 30 {
+		delay := time.Duration(i%15) * time.Millisecond
+		cmd, _, stderr := groupSbx(t, "run", "--no-pty", "--", "sleep", "20")
+		time.Sleep(delay)
+		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			syscall.Kill(cmd.Process.Pid, syscall.SIGKILL) // ours
+			<-done
+			t.Fatalf("SIGINT to the group %v after start: sbx still runs after 10 s", delay)
+		}
+		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if !(ws.Exited() && ws.ExitStatus() == 130) && !(ws.Signaled() && ws.Signal() == syscall.SIGINT) {
+			t.Errorf("SIGINT to the group %v after start: %v, stderr %q; want exit 130 or death by SIGINT", delay, cmd.ProcessState, stderr)
+		}
+	}
+}
+
+// TestGroupSignalOnce sends one SIGINT to sbx's process group while the
+// payload runs: the payload must get it once. (init was in sbx's group:
+// it got the signal from the terminal and again from sbx, and passed on
+// both when they did not merge.)
+func TestGroupSignalOnce(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	const runs = 20
+	script := `n=0; trap 'n=$((n+1))' INT; echo ready; i=0; while [ $i -lt 10 ]; do sleep 0.05; i=$((i+1)); done; echo "got $n"`
+	type got struct {
+		out, errs string
+		err       error
+	}
+	results := make(chan got, runs)
+	for range runs {
+		go func() {
+			cmd, _, stderr := sbxCmd{args: []string{"run", "--no-pty", "--", "sh", "-c", script}}.cmd()
+			cmd.Stdout = nil
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			pipe, err := cmd.StdoutPipe()
+			if err == nil {
+				err = cmd.Start()
+			}
+			if err != nil {
+				results <- got{err: err}
+				return
+			}
+			out := bufio.NewReader(pipe)
+			first, _ := out.ReadString('\n')
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+			rest, _ := io.ReadAll(out)
+			err = cmd.Wait()
+			results <- got{first + string(rest), stderr.String(), err}
+		}()
+	}
+	for range runs {
+		r := <-results
+		if r.err != nil || !strings.Contains(r.out, "got 1\n") {
+			t.Errorf("one SIGINT to sbx's group: want the payload to count 1\nstdout %q\nstderr %q\n%v", r.out, r.errs, r.err)
+		}
 	}
 }

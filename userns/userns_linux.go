@@ -90,13 +90,18 @@ func getsubids(user string, group bool) []idmap.Range {
 	return r
 }
 
+// HelperStart starts path with argv, an empty environment and stdio as
+// its descriptors 0, 1 and 2, and returns its pid once it has exec'd.
+type HelperStart func(path string, argv []string, stdio [3]int) (int, error)
+
 // WriteWithHelpers writes the uid and gid maps of the user namespace of
-// process pid with newuidmap and newgidmap, run side by side.
-func WriteWithHelpers(pid int, uidHelper, gidHelper string, uids, gids idmap.Map) error {
+// process pid with newuidmap and newgidmap, run side by side, each
+// started by start (nil: syscall.StartProcess).
+func WriteWithHelpers(pid int, uidHelper, gidHelper string, uids, gids idmap.Map, start HelperStart) error {
 	errs := make(chan error, 2)
 	run := func(helper string, m idmap.Map) {
 		args := m.HelperArgs(pid)
-		if msg, err := runHelper(helper, args); err != nil {
+		if msg, err := runHelper(helper, args, start); err != nil {
 			if msg == "" {
 				msg = err.Error()
 			}
@@ -111,10 +116,18 @@ func WriteWithHelpers(pid int, uidHelper, gidHelper string, uids, gids idmap.Map
 }
 
 // runHelper runs a setuid helper with an empty environment and returns
-// what it printed on stderr. It uses syscall.StartProcess: os/exec's
-// extra work (path lookup, pidfd probing) is measurable on the start
-// path of every sandbox.
-func runHelper(path string, args []string) (string, error) {
+// what it printed on stderr. By default it uses syscall.StartProcess:
+// os/exec's extra work (path lookup, pidfd probing) is measurable on the
+// start path of every sandbox.
+func runHelper(path string, args []string, start HelperStart) (string, error) {
+	if start == nil {
+		start = func(path string, argv []string, stdio [3]int) (int, error) {
+			pid, _, err := syscall.StartProcess(path, argv, &syscall.ProcAttr{
+				Env: []string{}, Files: []uintptr{uintptr(stdio[0]), uintptr(stdio[1]), uintptr(stdio[2])},
+			})
+			return pid, err
+		}
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return "", err
@@ -126,9 +139,7 @@ func runHelper(path string, args []string) (string, error) {
 		return "", err
 	}
 	defer null.Close()
-	pid, _, err := syscall.StartProcess(path, append([]string{path}, args...), &syscall.ProcAttr{
-		Env: []string{}, Files: []uintptr{null.Fd(), null.Fd(), w.Fd()},
-	})
+	pid, err := start(path, append([]string{path}, args...), [3]int{int(null.Fd()), int(null.Fd()), int(w.Fd())})
 	w.Close()
 	if err != nil {
 		return "", err
