@@ -204,8 +204,10 @@ func TestPreserveHighFD(t *testing.T) {
 	t.Logf("descriptor %d (hard limit %d)", fd, lim.Max)
 	script := fmt.Sprintf(`ulimit -n %d && exec %d</dev/null && exec "$0" run --preserve-fd %d -- sh -c 'test -e /proc/self/fd/%d && echo kept'`, n, fd, fd, fd)
 	cmd := exec.Command("bash", "-c", script, sbxBin) // dash redirects only descriptors 0-9
-	out, err := cmd.CombinedOutput()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil || strings.TrimSpace(string(out)) != "kept" {
-		t.Errorf("--preserve-fd %d: %v\n%s", fd, err, out)
+		t.Errorf("--preserve-fd %d: %v\nstdout %q\nstderr %q", fd, err, out, stderr.String())
 	}
 }
