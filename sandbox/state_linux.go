@@ -526,9 +526,12 @@ func Exec(stateDir string, st policy.State, argv, env []string, cwd string, noPT
 	if err := unix.Sendmsg(fd, b, unix.UnixRights(stdio...), nil, 0); err != nil {
 		return nil, fmt.Errorf("sandbox %s: send the request: %w", st.ID, err)
 	}
+	// As sbx run's launcher does (relaySignals; sbx exits once Exec
+	// returns).
 	sigc := make(chan os.Signal, 16)
-	signal.Notify(sigc, caught()...)
-	defer signal.Stop(sigc)
+	if err := relaySignals(caught(), sigc); err != nil {
+		return nil, err
+	}
 	// A closed stderr must not kill this process before the caller's
 	// terminal is restored (Go dies of SIGPIPE on fds 1 and 2 unless
 	// it is caught; caught, it is reset at exec, not ignored).
