@@ -7,9 +7,33 @@ import "C"
 
 import (
 	"errors"
+	"fmt"
 
 	"golang.org/x/sys/unix"
 )
+
+// execedMark is the packet init's constructor sends first: its exec is
+// done, and its /proc files are the caller's (stage_linux.c).
+const execedMark = C.SBX_EXECED
+
+// waitExeced reads init's first packet on the control socket, which its
+// constructor sends once init's exec is done: only then do init's /proc
+// files belong to the caller, so that the id maps can be written. The
+// end of the spawner's close-on-exec pipe comes earlier, before the
+// kernel makes the new image dumpable again.
+func waitExeced(c *conn) error {
+	var b [16]byte
+	n, err := c.f.Read(b[:])
+	switch {
+	case err != nil:
+		return fmt.Errorf("wait for init's exec: %w", err)
+	case n == 0:
+		return errors.New("wait for init's exec: init is gone")
+	case string(b[:n]) != execedMark:
+		return fmt.Errorf("wait for init's exec: unexpected packet %q", b[:n])
+	}
+	return nil
+}
 
 // initNamespaces is how init's namespaces came to be: the constructor in
 // stage_linux.c unshared them before the Go runtime started. nil means

@@ -120,6 +120,7 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	if err := closeInherited(p.KeepFDs); err != nil {
 		return nil, fmt.Errorf("launcher: close inherited descriptors: %w", err)
 	}
+	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	ours, theirs, err := socketPair()
 	if err != nil {
 		return nil, fmt.Errorf("launcher: %w", err)
@@ -209,15 +210,6 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	if st.err != nil && st.pid > 0 {
 		<-donec // it failed before its exec, or was killed
 	}
-	// The launcher is made non-dumpable only now, init's exec done. An
-	// exec's new memory takes the dumpable flag of the memory it
-	// replaces (the launcher's, for init) until the kernel sets it again
-	// late in the exec, after the close-on-exec descriptors close (when
-	// the spawner returns): a non-dumpable launcher left init's /proc
-	// files root's for that moment, and the id maps, written by this
-	// process or by newuidmap (which checks their owner), could fail.
-	// The payload does not exist yet.
-	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	theirs.close()
 	planFile.Close()
 	planc := make(chan error, 1)
@@ -249,6 +241,9 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 		unix.Kill(pid, unix.SIGKILL)
 		<-donec
 		return nil, err
+	}
+	if err := waitExeced(ours); err != nil {
+		return abort(fmt.Errorf("launcher: %w", err))
 	}
 
 	id := p.Identity

@@ -5,11 +5,18 @@
 // id-map helpers meanwhile (newuidmap acts only on a process that has
 // exec'd: before, it shares the launcher's non-dumpable memory).
 // runc's nsexec uses a constructor the same way.
+//
+// It also tells the launcher, first of all, that init's exec is done:
+// the end of the spawner's close-on-exec pipe comes before the kernel
+// makes the new image dumpable again, and until then init's /proc files
+// are root's, which the id maps' writers (newuidmap, or the launcher
+// itself) cannot open.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "stage_linux.h"
 
@@ -22,11 +29,19 @@ __attribute__((constructor)) static void sbx_init_unshare(int argc, char **argv,
 	(void)envp;
 	if (argc != 3 || argv == NULL || strcmp(argv[0], SBX_STAGE_INIT) != 0)
 		return;
+	char *end;
+	errno = 0;
+	long ctl = strtol(argv[1], &end, 10);
+	if (errno == 0 && end != argv[1] && *end == '\0' && ctl > 2 && ctl < 1 << 20) {
+		// The control socket (SOCK_SEQPACKET): one packet of one byte,
+		// before any of the Go side's messages.
+		ssize_t n = send((int)ctl, SBX_EXECED, 1, MSG_NOSIGNAL);
+		(void)n; // without it, the launcher reads the socket's end
+	}
 	// The network namespace is the plan's choice (--net host); init
 	// checks the flags against its plan too (initMain).
 	const unsigned long required = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
 	const unsigned long allowed = required | CLONE_NEWNET;
-	char *end;
 	errno = 0;
 	unsigned long flags = strtoul(argv[2], &end, 10);
 	if (errno != 0 || end == argv[2] || *end != '\0' || (flags & ~allowed) != 0 || (flags & required) != required) {
