@@ -14,8 +14,9 @@
 //	  │ [CLONE_INTO_CGROUP the leaf]; exec
 //	  │ newuidmap/newgidmap on its pid, and the plan encoded, meanwhile
 //	  ▼
-//	constructor (stage_linux.c, before the Go runtime): unshare(NEWNS|
-//	  │ NEWIPC|NEWUTS|NEWNET|NEWCGROUP)
+//	constructor (stage_linux.c, before the Go runtime): a byte on the
+//	  │ control socket (the exec is done: the helpers may start), then
+//	  │ unshare(NEWNS|NEWIPC|NEWUTS|NEWNET|NEWCGROUP)
 //	  ▼
 //	"sbx:init" = PID 1, in the sandbox's user namespace      init_linux.go
 //	  │   reads the plan and the filter, waits for msgMapped, builds
