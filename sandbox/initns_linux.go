@@ -21,7 +21,23 @@ const execedMark = C.SBX_EXECED
 // files belong to the caller, so that the id maps can be written. The
 // end of the spawner's close-on-exec pipe comes earlier, before the
 // kernel makes the new image dumpable again.
+// The constructor sends it or exits; a minute bounds a wait for an init
+// stopped or stuck in its exec, when sbx holds every signal but SIGKILL.
 func waitExeced(c *conn) error {
+	fds := []unix.PollFd{{Fd: int32(c.f.Fd()), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 60_000)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("wait for init's exec: %w", err)
+		}
+		if n == 0 {
+			return errors.New("wait for init's exec: no word from init in a minute")
+		}
+		break
+	}
 	var b [16]byte
 	n, err := c.f.Read(b[:])
 	switch {

@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -23,6 +24,16 @@
 #include <linux/seccomp.h>
 
 #include "spawn_linux.h"
+
+// Go raises its soft limit on open files to the hard one as it starts,
+// and syscall.StartProcess gives its children the original back; so does
+// the spawner, with what this constructor saw before the Go runtime ran.
+static struct rlimit orig_nofile;
+static int have_orig_nofile;
+
+__attribute__((constructor)) static void sbx_save_nofile(void) {
+	have_orig_nofile = getrlimit(RLIMIT_NOFILE, &orig_nofile) == 0;
+}
 
 static void die(const struct sbx_spawn *s, int stage) {
 	int msg[2] = {stage, errno};
@@ -43,23 +54,36 @@ struct kernel_sigaction {
 // reset_signals gives every handled signal its default action (execve
 // would, but a signal could come between the unblocking and the exec,
 // and the parent's handler must not run here); ignored ones stay
-// ignored. A handled signal pending in the child (it is blocked until
-// the exec) was sent to the parent's process group before the child left
-// it (setsid, setpgid), as the terminal's Ctrl-C is: ignoring it for a
-// moment discards it, and the child does not die of it.
+// ignored. Then it discards the signals pending in the child (they are
+// blocked until the exec): sent to the parent's process group before the
+// child left it (setsid, setpgid), as the terminal's Ctrl-C or Ctrl-Z
+// is, they would end or stop the child (a helper stopped in a group of
+// its own, which the shell's fg does not continue, hung sbx). Ignoring a
+// signal for a moment discards it.
 static void reset_signals(void) {
 	for (int sig = 1; sig < 65; sig++) {
-		struct kernel_sigaction old, ign = {0}, dfl = {0};
+		struct kernel_sigaction old, dfl = {0};
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
 		if (syscall(SYS_rt_sigaction, sig, NULL, &old, 8) != 0)
 			continue;
 		if (old.handler == SIG_IGN || old.handler == SIG_DFL)
 			continue;
-		ign.handler = SIG_IGN;
-		syscall(SYS_rt_sigaction, sig, &ign, NULL, 8);
 		dfl.handler = SIG_DFL;
 		syscall(SYS_rt_sigaction, sig, &dfl, NULL, 8);
+	}
+	sigset_t pending;
+	if (sigpending(&pending) != 0)
+		return;
+	for (int sig = 1; sig < 65; sig++) {
+		struct kernel_sigaction old, ign = {0};
+		if (sig == SIGKILL || sig == SIGSTOP || sigismember(&pending, sig) != 1)
+			continue;
+		if (syscall(SYS_rt_sigaction, sig, NULL, &old, 8) != 0 || old.handler == SIG_IGN)
+			continue;
+		ign.handler = SIG_IGN;
+		syscall(SYS_rt_sigaction, sig, &ign, NULL, 8);
+		syscall(SYS_rt_sigaction, sig, &old, NULL, 8);
 	}
 }
 
@@ -180,6 +204,10 @@ static void child(const struct sbx_spawn *s, const sigset_t *mask) {
 
 	reset_signals();
 	sigprocmask(SIG_SETMASK, mask, NULL);
+	// After the descriptors' layout, which may need the raised limit.
+	// Should it fail, the child keeps the higher limit: no harm.
+	if (have_orig_nofile)
+		setrlimit(RLIMIT_NOFILE, &orig_nofile);
 	if (c.nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		die(&c, SBX_STAGE_NNP);
 	// The filter goes on last: from here on, only sendmsg, close,

@@ -13,6 +13,8 @@
 // itself) cannot open.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
+#include <unistd.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,12 +34,12 @@ __attribute__((constructor)) static void sbx_init_unshare(int argc, char **argv,
 	char *end;
 	errno = 0;
 	long ctl = strtol(argv[1], &end, 10);
-	if (errno == 0 && end != argv[1] && *end == '\0' && ctl > 2 && ctl < 1 << 20) {
-		// The control socket (SOCK_SEQPACKET): one packet of one byte,
-		// before any of the Go side's messages.
-		ssize_t n = send((int)ctl, SBX_EXECED, 1, MSG_NOSIGNAL);
-		(void)n; // without it, the launcher reads the socket's end
-	}
+	// The control socket (SOCK_SEQPACKET): one packet of one byte, before
+	// any of the Go side's messages. Without it the launcher would wait
+	// for ever: init exits instead, and the launcher reads the end.
+	if (errno != 0 || end == argv[1] || *end != '\0' || ctl < 3 || ctl > INT_MAX ||
+	    send((int)ctl, SBX_EXECED, 1, MSG_NOSIGNAL) != 1)
+		_exit(125);
 	// The network namespace is the plan's choice (--net host); init
 	// checks the flags against its plan too (initMain).
 	const unsigned long required = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;

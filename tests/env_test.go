@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -192,22 +193,50 @@ func openMarkers(t *testing.T, n int) []*os.File {
 func TestPreserveHighFD(t *testing.T) {
 	requireUserns(t)
 	t.Parallel()
+	hard := hardNofile(t)
+	n := min(hard, 30000)
+	if n < 1024 {
+		mustRun(t, fmt.Sprintf("the hard limit on open files is %d", hard))
+	}
+	fd := n - 100
+	t.Logf("descriptor %d (hard limit %d)", fd, hard)
+	// bash: dash redirects only descriptors 0-9.
+	out, stderr, err := sbxInShell(t, "bash", fmt.Sprintf(`ulimit -n %d && exec %d</dev/null && exec "$0" run --preserve-fd %d -- sh -c 'test -e /proc/self/fd/%d && echo kept'`, n, fd, fd, fd))
+	if err != nil || out != "kept" {
+		t.Errorf("--preserve-fd %d: %v\nstdout %q\nstderr %q", fd, err, out, stderr)
+	}
+}
+
+func hardNofile(t *testing.T) uint64 {
+	t.Helper()
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
-	n := min(lim.Max, 30000)
-	if n < 1024 {
-		mustRun(t, fmt.Sprintf("the hard limit on open files is %d", lim.Max))
-	}
-	fd := n - 100
-	t.Logf("descriptor %d (hard limit %d)", fd, lim.Max)
-	script := fmt.Sprintf(`ulimit -n %d && exec %d</dev/null && exec "$0" run --preserve-fd %d -- sh -c 'test -e /proc/self/fd/%d && echo kept'`, n, fd, fd, fd)
-	cmd := exec.Command("bash", "-c", script, sbxBin) // dash redirects only descriptors 0-9
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	return lim.Max
+}
+
+// sbxInShell runs script with shell -c, $0 being sbx, and returns its
+// trimmed stdout and its stderr.
+func sbxInShell(t *testing.T, shell, script string) (stdout, stderr string, err error) {
+	t.Helper()
+	cmd := exec.Command(shell, "-c", script, sbxBin)
+	var errb strings.Builder
+	cmd.Stderr = &errb
 	out, err := cmd.Output()
-	if err != nil || strings.TrimSpace(string(out)) != "kept" {
-		t.Errorf("--preserve-fd %d: %v\nstdout %q\nstderr %q", fd, err, out, stderr.String())
+	return strings.TrimSpace(string(out)), errb.String(), err
+}
+
+// TestRlimitPassesThrough checks that the caller's soft limit on open
+// files is the payload's: Go raises its own to the hard limit as it
+// starts, and sbx's spawner, unlike syscall.StartProcess, gave the raised
+// one to the payload and the id-map helpers.
+func TestRlimitPassesThrough(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	soft := min(hardNofile(t), 1000) - 7 // neither Go's default nor the hard limit
+	out, stderr, err := sbxInShell(t, "sh", fmt.Sprintf(`ulimit -Sn %d && exec "$0" run -- sh -c 'ulimit -Sn'`, soft))
+	if err != nil || out != strconv.FormatUint(soft, 10) {
+		t.Errorf("the caller's soft limit on open files is %d: the payload's is %q (%v)\n%s", soft, out, err, stderr)
 	}
 }

@@ -172,3 +172,33 @@ func TestGroupSignalOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestEarlyGroupStop stops sbx's process group while sbx is still setting
+// the sandbox up, and continues it, as Ctrl-Z and fg do: the run must end.
+// (An id-map helper forked in that moment kept the pending SIGTSTP into a
+// process group of its own, stopped there before its exec, and fg, which
+// continues sbx's group, never continued it: sbx waited for ever.)
+func TestEarlyGroupStop(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	for i := range 60 {
+		delay := time.Duration(i%8) * time.Millisecond
+		cmd, _, stderr := groupSbx(t, "run", "--no-pty", "--", "true")
+		time.Sleep(delay)
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGTSTP)
+		time.Sleep(20 * time.Millisecond)
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGCONT)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("SIGTSTP and SIGCONT to the group %v after start: %v, stderr %q; want exit 0", delay, err, stderr)
+			}
+		case <-time.After(10 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // ours: sbx's group
+			<-done
+			t.Fatalf("SIGTSTP and SIGCONT to the group %v after start: sbx still waits after 10 s", delay)
+		}
+	}
+}
