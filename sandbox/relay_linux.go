@@ -25,12 +25,13 @@ var relay struct {
 // millisecond for the signals sbx forwards, on the start path of the
 // launcher and of init, whose reaping of a short payload waited for it).
 // The handler is C's, with SA_ONSTACK as Go requires. exec resets it in
-// every child, and so does the C spawner before its exec. Go's runtime
-// resets it in the children of syscall.StartProcess (the id-map
-// helpers) too, but for SIGCONT, which Go does not take over at start:
-// one sent to a helper between its fork and its exec would be written to
-// the pipe, a spurious SIGCONT to forward, which does nothing to a
-// running payload. Signals beyond the pipe's buffer are dropped, as os/signal
+// every child, and so does the C spawner before its exec (init, the
+// id-map helpers, the payload). Go's runtime resets it in the children
+// of syscall.StartProcess (init, when it is cloned into a cgroup) too,
+// but for SIGCONT, which Go does not take over at start: one sent to
+// such a child between its fork and its exec would be written to the
+// pipe, a spurious SIGCONT to forward, which does nothing to a running
+// payload. Signals beyond the pipe's buffer are dropped, as os/signal
 // drops those beyond a channel's. Not for the signals Go itself needs
 // (SIGPIPE on standard output, the synchronous faults): those stay with
 // os/signal. Called once per process.
