@@ -294,17 +294,25 @@ func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, erro
 	if cli.Chdir != "" {
 		f.Chdir, o["chdir"] = cli.Chdir, "flag --chdir"
 	}
-	if cli.Root {
-		f.Root, o["root"] = true, "flag --root"
-	}
-	if cli.Off["root"] {
-		f.Root, o["root"] = false, "flag --root=false"
-	}
-	if cli.Cgroup {
-		f.Cgroup, o["cgroup"] = true, "flag --cgroup"
-	}
-	if cli.Off["cgroup"] {
-		f.Cgroup, o["cgroup"] = false, "flag --cgroup=false"
+	// A boolean flag wins both ways: given (true), or given false.
+	for _, b := range []struct {
+		dst       *bool
+		on        bool
+		flag, key string
+	}{
+		{&f.Root, cli.Root, "root", "root"},
+		{&f.Cgroup, cli.Cgroup, "cgroup", "cgroup"},
+		{&f.NoLandlock, cli.NoLandlock, "no-landlock", "security.landlock"},
+		{&f.Strict, cli.Strict, "strict", "security.strict"},
+		{&f.LogDenied, cli.LogDenied, "log-denied", "security.log_denied"},
+		{&f.Clearenv, cli.Clearenv, "clearenv", "env.clear"},
+	} {
+		switch {
+		case b.on:
+			*b.dst, o[b.key] = true, "flag --"+b.flag
+		case cli.Off[b.flag]:
+			*b.dst, o[b.key] = false, "flag --"+b.flag+"=false"
+		}
 	}
 	if cli.Timeout != 0 {
 		f.Timeout, o["timeout"] = cli.Timeout, "flag --timeout"
@@ -312,32 +320,8 @@ func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, erro
 	if cli.Seccomp != "" {
 		f.Seccomp, o["security.seccomp"] = cli.Seccomp, "flag --seccomp"
 	}
-	if cli.NoLandlock {
-		f.NoLandlock, o["security.landlock"] = true, "flag --no-landlock"
-	}
-	if cli.Off["no-landlock"] {
-		f.NoLandlock, o["security.landlock"] = false, "flag --no-landlock=false"
-	}
-	if cli.Strict {
-		f.Strict, o["security.strict"] = true, "flag --strict"
-	}
-	if cli.Off["strict"] {
-		f.Strict, o["security.strict"] = false, "flag --strict=false"
-	}
-	if cli.LogDenied {
-		f.LogDenied, o["security.log_denied"] = true, "flag --log-denied"
-	}
-	if cli.Off["log-denied"] {
-		f.LogDenied, o["security.log_denied"] = false, "flag --log-denied=false"
-	}
 	for _, fl := range cli.FS {
 		f.FS = replaceDest(f.FS, fl, vars["PWD"])
-	}
-	if cli.Clearenv {
-		f.Clearenv, o["env.clear"] = true, "flag --clearenv"
-	}
-	if cli.Off["clearenv"] {
-		f.Clearenv, o["env.clear"] = false, "flag --clearenv=false"
 	}
 	// Flags that contradict each other are refused, as Resolve would.
 	cliSet := map[string]string{}
