@@ -428,6 +428,25 @@ func (t *terminal) enterRaw() bool {
 	return true
 }
 
+// signal is a signal sbx got, as the relay of t sees it (t may be nil:
+// no pseudo-terminal). SIGWINCH resizes the payload's terminal, whose
+// kernel then signals its foreground group: it is not to be forwarded
+// (forward false). SIGCONT puts the caller's terminal back as the relay
+// needs it, and is forwarded as any other.
+func (t *terminal) signal(s unix.Signal) (forward bool) {
+	if t == nil {
+		return true
+	}
+	switch s {
+	case unix.SIGWINCH:
+		t.resize()
+		return false
+	case unix.SIGCONT:
+		t.continued()
+	}
+	return true
+}
+
 // continued is SIGCONT: sbx may have come to the foreground or left it,
 // and the shell may have changed the settings while sbx was stopped.
 func (t *terminal) continued() {

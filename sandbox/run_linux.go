@@ -353,17 +353,8 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 				}
 			}
 		case s := <-sigc:
-			// With a pseudo-terminal, the window size follows the
-			// caller's, and the kernel signals the payload's
-			// foreground group: SIGWINCH itself is not forwarded.
-			if tty != nil {
-				switch s {
-				case unix.SIGWINCH:
-					tty.resize()
-					continue
-				case unix.SIGCONT:
-					tty.continued()
-				}
+			if !tty.signal(s.(unix.Signal)) {
+				continue
 			}
 			// Until the payload runs, init has no one to pass a
 			// signal to (and Go's default would end it): hold it.

@@ -549,14 +549,8 @@ func Exec(stateDir string, st policy.State, argv, env []string, cwd string, noPT
 		select {
 		case s := <-sigc:
 			sig := s.(unix.Signal)
-			if tty != nil {
-				switch sig {
-				case unix.SIGWINCH:
-					tty.resize()
-					continue
-				case unix.SIGCONT:
-					tty.continued()
-				}
+			if !tty.signal(sig) {
+				continue
 			}
 			if !started {
 				pending = append(pending, sig)
