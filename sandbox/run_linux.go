@@ -120,7 +120,9 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	if err := closeInherited(p.KeepFDs); err != nil {
 		return nil, fmt.Errorf("launcher: close inherited descriptors: %w", err)
 	}
-	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("launcher: set non-dumpable: %w", err)
+	}
 	ours, theirs, err := socketPair()
 	if err != nil {
 		return nil, fmt.Errorf("launcher: %w", err)

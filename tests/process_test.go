@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -309,5 +311,38 @@ func TestNamespaceRefused(t *testing.T) {
 	}
 	if r := run("--net", "host"); r.code != 0 {
 		t.Errorf("--net host needs no network namespace: want exit 0\n%s", r)
+	}
+}
+
+// TestSupervisorNonDumpable tries to read the environment of sbx and of
+// the sandbox's init as the same user, from the host, while a payload
+// runs: both must be non-dumpable (their /proc files root's), so that no
+// process of the caller's can read or ptrace what they hold.
+func TestSupervisorNonDumpable(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	s := startSbx(t, sbxCmd{args: []string{"run", "--", "sh", "-c", "echo ready; exec sleep 60"}})
+	if !s.stdout.waitFor("ready", 10*time.Second) {
+		t.Fatalf("the payload did not start; stderr %q", s.stderr)
+	}
+	launcher := s.cmd.Process.Pid
+	children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", launcher, launcher))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := map[string]int{"sbx": launcher}
+	for _, f := range strings.Fields(string(children)) {
+		pid, _ := strconv.Atoi(f)
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "sbx-init" {
+			pids["init"] = pid
+		}
+	}
+	if pids["init"] == 0 {
+		t.Fatalf("no sbx-init among sbx's children %q", children)
+	}
+	for name, pid := range pids {
+		if _, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); !errors.Is(err, os.ErrPermission) {
+			t.Errorf("%s (pid %d): reading its environ as its own user: %v, want permission denied (non-dumpable)", name, pid, err)
+		}
 	}
 }
