@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/signal"
@@ -83,23 +84,29 @@ func newRecord(stateDir string) (*record, error) {
 // StateRoot is where this user's sandboxes are recorded (under
 // sbx/run): $XDG_RUNTIME_DIR when it is the caller's; else
 // /run/user/UID (su and sudo keep or drop the variable, the directory
-// of a logged-in user is there); else /tmp/sbx-UID, made 0700, as
-// podman does. "" when none is the caller's alone.
+// of a logged-in user is there); else /tmp/sbx-UID, 0700, as podman
+// does, made by the first run that records itself (not by a dry run or
+// a refused command line). "" when none is the caller's alone.
 func StateRoot() string {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) && ownDir(d) {
 		return filepath.Clean(d)
 	}
-	if d := fmt.Sprintf("/run/user/%d", os.Getuid()); ownDir(d) {
+	if d := fmt.Sprintf("%s/%d", runUserBase, os.Getuid()); ownDir(d) {
 		return d
 	}
-	d := fmt.Sprintf("/tmp/sbx-%d", os.Getuid())
-	os.Mkdir(d, 0o700)
-	var st unix.Stat_t
-	if unix.Lstat(d, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR && st.Uid == uint32(os.Getuid()) && st.Mode&0o077 == 0 {
+	d := tmpStateRoot()
+	if err := privateDir(d); err == nil || errors.Is(err, fs.ErrNotExist) {
 		return d
 	}
 	return ""
 }
+
+// tmpStateRoot is the state root when the caller has no runtime
+// directory.
+func tmpStateRoot() string { return fmt.Sprintf("%s/sbx-%d", tmpBase, os.Getuid()) }
+
+// Where StateRoot looks; tests move them.
+var runUserBase, tmpBase = "/run/user", "/tmp"
 
 // ownDir says dir is a directory of the caller's: a runtime directory
 // that is not (su keeps the other user's $XDG_RUNTIME_DIR) or is gone
@@ -110,19 +117,33 @@ func ownDir(dir string) bool {
 }
 
 // mkdirPrivate makes dir and its parent below the runtime directory
-// (…/sbx/run), each 0700 and the caller's.
+// (…/sbx/run), each 0700 and the caller's; below /tmp, the state root
+// too.
 func mkdirPrivate(dir string) error {
-	for _, d := range []string{filepath.Dir(dir), dir} {
+	dirs := []string{filepath.Dir(dir), dir}
+	if root := filepath.Dir(dirs[0]); root == tmpStateRoot() {
+		dirs = append([]string{root}, dirs...)
+	}
+	for _, d := range dirs {
 		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
-		var st unix.Stat_t
-		if err := unix.Lstat(d, &st); err != nil {
+		if err := privateDir(d); err != nil {
 			return err
 		}
-		if st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != uint32(os.Getuid()) || st.Mode&0o077 != 0 {
-			return fmt.Errorf("%s is not a directory of yours with mode 0700", d)
-		}
+	}
+	return nil
+}
+
+// privateDir says whether d is a directory (not a link to one) of the
+// caller's with mode 0700.
+func privateDir(d string) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(d, &st); err != nil {
+		return &fs.PathError{Op: "lstat", Path: d, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != uint32(os.Getuid()) || st.Mode&0o077 != 0 {
+		return fmt.Errorf("%s is not a directory of yours with mode 0700", d)
 	}
 	return nil
 }
