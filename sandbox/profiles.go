@@ -93,7 +93,7 @@ func ProfileLoader(vars policy.Vars) policy.Loader {
 				}
 				p = filepath.Join(base, p)
 			}
-			b, err := readProfileFile(p)
+			b, err := ReadConfig(p)
 			if err != nil {
 				var pe *os.PathError
 				if errors.As(err, &pe) {
@@ -105,7 +105,7 @@ func ProfileLoader(vars policy.Vars) policy.Loader {
 		}
 		for _, d := range ProfileDirs(vars) {
 			p := filepath.Join(d, ref+".toml")
-			if b, err := readProfileFile(p); err == nil {
+			if b, err := ReadConfig(p); err == nil {
 				return p, b, nil
 			} else if !errors.Is(err, os.ErrNotExist) {
 				return p, nil, err
@@ -156,13 +156,15 @@ func ListProfiles(vars policy.Vars) []ProfileEntry {
 	return out
 }
 
-// maxProfileSize bounds a profile file: one is a few kilobytes.
-const maxProfileSize = 1 << 20
+// maxConfigSize bounds a file sbx reads its settings from (a profile, a
+// seccomp profile, the wrap file): each is a few kilobytes.
+const maxConfigSize = 1 << 20
 
-// readProfileFile reads a profile: a regular file of at most
-// maxProfileSize bytes. A FIFO, a device (extends = ["/dev/zero"]) or a
-// huge file would hang sbx or exhaust its memory.
-func readProfileFile(p string) ([]byte, error) {
+// ReadConfig reads a settings file: a regular file of at most
+// maxConfigSize bytes. A FIFO, a device (`--seccomp /dev/zero`,
+// extends = ["/dev/zero"]) or a huge file would hang sbx or exhaust its
+// memory.
+func ReadConfig(p string) ([]byte, error) {
 	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
@@ -175,8 +177,12 @@ func readProfileFile(p string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s: not a regular file", p)
 	}
-	if fi.Size() > maxProfileSize {
-		return nil, fmt.Errorf("%s: %d bytes, more than a profile can be (%d)", p, fi.Size(), maxProfileSize)
+	if fi.Size() > maxConfigSize {
+		return nil, fmt.Errorf("%s: %d bytes, more than a settings file can be (%d)", p, fi.Size(), maxConfigSize)
 	}
-	return io.ReadAll(io.LimitReader(f, maxProfileSize+1))
+	b, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err == nil && len(b) > maxConfigSize {
+		return nil, fmt.Errorf("%s: more than a settings file can be (%d bytes)", p, maxConfigSize)
+	}
+	return b, err
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -17,7 +18,12 @@ func TestInfoVerbs(t *testing.T) {
 		{"version"},
 		{"help"},
 		{"help", "run"},
+		{"help", "ps"},
+		{"help", "profile"},
 		{"run", "--help"},
+		{"profile", "--help"},
+		{"completion", "--help"},
+		{"shell-init", "-h"},
 	} {
 		t.Run(strings.Join(args, "_"), func(t *testing.T) {
 			t.Parallel()
@@ -37,6 +43,10 @@ func TestInfoVerbs(t *testing.T) {
 func TestBadInput(t *testing.T) {
 	t.Parallel()
 	missing := filepath.Join(t.TempDir(), "nonexistent")
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name  string
 		args  []string
@@ -63,6 +73,14 @@ func TestBadInput(t *testing.T) {
 		{"rw source missing", []string{"run", "--rw", missing, "--", "true"}, missing},
 		{"json without dry-run", []string{"run", "--json", "--", "true"}, "--json"},
 		{"unknown verb", []string{"frobnicate"}, "frobnicate"},
+		{"bool not a bool", []string{"run", "--root=banana", "--", "true"}, "--root=banana"},
+		{"bool of ps", []string{"ps", "--json=2"}, "--json=2"},
+		{"version with an argument", []string{"version", "extra"}, "extra"},
+		{"help of no verb", []string{"help", "bogus"}, "bogus"},
+		// A device or a FIFO would exhaust sbx's memory or hang it.
+		{"seccomp a device", []string{"run", "--seccomp", "/dev/zero", "--", "true"}, "/dev/zero"},
+		{"seccomp a fifo", []string{"run", "--seccomp", fifo, "--", "true"}, fifo},
+		{"json-status a fifo without reader", []string{"run", "--json-status", fifo, "--", "true"}, fifo},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
 
 	"sbx/cgroup"
 	"sbx/policy"
@@ -86,18 +87,54 @@ func sbx(args []string) int {
 	case "exec":
 		return execCmd(args[1:])
 	case "version", "--version":
+		if len(args) > 1 {
+			return fail(fmt.Errorf("version: unexpected argument %q", args[1]))
+		}
 		fmt.Println(versionString())
 		return 0
 	case "help", "--help", "-h":
-		if len(args) > 1 && args[1] == "run" {
-			fs, _ := runFlags()
-			fmt.Print(runUsage(fs))
+		switch {
+		case len(args) > 2:
+			return fail(fmt.Errorf("help: unexpected argument %q", args[2]))
+		case len(args) == 1 || args[1] == "help" || args[1] == "version":
+			fmt.Print(usage)
 			return 0
+		case !commands[args[1]]:
+			return fail(fmt.Errorf("help: unknown command %q (try: sbx help)", args[1]))
 		}
-		fmt.Print(usage)
-		return 0
+		return sbx([]string{args[1], "--help"})
 	}
 	return fail(fmt.Errorf("unknown command %q (try: sbx help)", args[0]))
+}
+
+// commands are the verbs sbx() knows; `sbx help VERB` is `sbx VERB --help`.
+var commands = map[string]bool{
+	"run": true, "profile": true, "doctor": true, "completion": true, "wrap": true,
+	"shell-init": true, "ps": true, "stop": true, "exec": true, "help": true, "version": true,
+}
+
+// shortUsage answers --help for the verbs that take no flags.
+var shortUsage = map[string]string{
+	"profile": `Usage: sbx profile list | show NAME | check FILE
+
+  list        every profile: name, source file, description
+  show NAME   the resolved chain as TOML, with where each value came from
+  check FILE  validate a profile file (exit 0, or 125 with the located error)
+`,
+	"completion": `Usage: sbx completion bash|zsh|fish
+
+Print a completion script, e.g. source <(sbx completion bash).
+`,
+	"shell-init": `Usage: sbx shell-init bash|zsh|fish
+
+Print shell functions for the commands wrapped in wrap.toml:
+eval "$(sbx shell-init bash)" in your shell's rc file.
+`,
+}
+
+// wantsHelp says whether args ask a flagless verb for its usage.
+func wantsHelp(args []string) bool {
+	return len(args) == 1 && (args[0] == "--help" || args[0] == "-h" || args[0] == "help")
 }
 
 func versionString() string {
@@ -185,6 +222,20 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	return fs, o
 }
 
+// flagError shortens pflag's "invalid argument" errors: sbx's own values
+// name the flag and the value themselves; pflag's (the booleans) get them
+// in the same form, --root=banana.
+func flagError(err error) error {
+	var ive *pflag.InvalidValueError
+	if !errors.As(err, &ive) || errors.Unwrap(ive) == nil {
+		return err
+	}
+	if fl := ive.GetFlag(); fl != nil && fl.Value.Type() == "bool" {
+		return fmt.Errorf("--%s=%s: %w", fl.Name, ive.GetValue(), errors.Unwrap(ive))
+	}
+	return errors.Unwrap(ive)
+}
+
 func runUsage(fs *pflag.FlagSet) string {
 	return "Usage: sbx run [FLAGS] [--] COMMAND [ARG...]\n\nFlags:\n" + fs.FlagUsages() +
 		"\n" + usage[strings.Index(usage, "Examples:"):]
@@ -199,7 +250,7 @@ func run(args []string) int {
 	fail := func(err error) int {
 		code := fail(err)
 		if o.flags.JSONStatus != "" {
-			if f, ferr := os.OpenFile(o.flags.JSONStatus, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644); ferr == nil {
+			if f, ferr := openStatus(o.flags.JSONStatus); ferr == nil {
 				writeStatus(f, nil, err, code, time.Since(begin), nil)
 				f.Close()
 			}
@@ -211,12 +262,7 @@ func run(args []string) int {
 			fmt.Print(runUsage(fs))
 			return 0
 		}
-		// Our values name the flag and the value themselves.
-		var ive *pflag.InvalidValueError
-		if errors.As(err, &ive) && errors.Unwrap(ive) != nil {
-			err = errors.Unwrap(ive)
-		}
-		return fail(fmt.Errorf("run: %w", err))
+		return fail(fmt.Errorf("run: %w", flagError(err)))
 	}
 	o.flags.Argv = fs.Args()
 	for _, name := range policy.OffFlags {
@@ -246,7 +292,7 @@ func run(args []string) int {
 		return fail(err)
 	}
 	if s := merged.Seccomp; s != "" && s != policy.SeccompDefault && s != policy.SeccompUnconfined {
-		b, err := os.ReadFile(s)
+		b, err := sandbox.ReadConfig(s)
 		if err != nil {
 			return fail(fmt.Errorf("run: --seccomp: %w", err))
 		}
@@ -283,7 +329,7 @@ func run(args []string) int {
 	}
 	var status *os.File
 	if plan.JSONStatus != "" {
-		status, err = os.OpenFile(plan.JSONStatus, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		status, err = openStatus(plan.JSONStatus)
 		if err != nil {
 			return fail(fmt.Errorf("run: --json-status: %w", err))
 		}
@@ -309,6 +355,20 @@ func run(args []string) int {
 		writeStatus(status, out, err, code, time.Since(begin), plan)
 	}
 	return code
+}
+
+// openStatus opens the --json-status file. A FIFO with no reader is an
+// error (ENXIO), not a wait that would hang sbx before the sandbox runs.
+func openStatus(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|unix.O_NONBLOCK, 0o644)
+	if errors.Is(err, unix.ENXIO) {
+		return nil, fmt.Errorf("%s: a FIFO with no reader", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.Fd() // back to blocking writes
+	return f, nil
 }
 
 // exitCode maps a run's (or sbx exec's, plan nil) outcome to sbx's exit

@@ -45,7 +45,7 @@ func loadWrap() (*policy.Wrap, error) {
 		return nil, errors.New("wrap: neither XDG_CONFIG_HOME nor HOME is an absolute path")
 	}
 	path := filepath.Join(dir, "sbx", "wrap.toml")
-	b, err := os.ReadFile(path)
+	b, err := sandbox.ReadConfig(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &policy.Wrap{Source: path}, nil
 	}
@@ -62,11 +62,7 @@ func checkRunFlags(flags []string) error {
 		if errors.Is(err, pflag.ErrHelp) {
 			return errors.New("--help is not a run flag here")
 		}
-		var ive *pflag.InvalidValueError
-		if errors.As(err, &ive) && errors.Unwrap(ive) != nil {
-			err = errors.Unwrap(ive)
-		}
-		return err
+		return flagError(err)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%q is not a flag (the command is the wrapped name)", fs.Arg(0))
@@ -92,6 +88,10 @@ func shim(name string, args []string) (code int, ok bool) {
 
 // shellInit runs `sbx shell-init bash|zsh|fish`.
 func shellInit(args []string) int {
+	if wantsHelp(args) {
+		fmt.Print(shortUsage["shell-init"])
+		return 0
+	}
 	if len(args) != 1 || (args[0] != "bash" && args[0] != "zsh" && args[0] != "fish") {
 		return fail(errors.New("shell-init: want bash, zsh or fish"))
 	}
@@ -150,7 +150,7 @@ func wrapCmd(args []string) int {
 	names := fs.Bool("names", false, "list: print the wrapped names only, one a line")
 	dir := fs.String("dir", "", "install, remove: the shim directory (default ~/.local/bin)")
 	if err := fs.Parse(args[1:]); err != nil {
-		return fail(fmt.Errorf("wrap %s: %w", args[0], err))
+		return fail(fmt.Errorf("wrap %s: %w", args[0], flagError(err)))
 	}
 	if fs.NArg() > 0 {
 		return fail(fmt.Errorf("wrap %s: unexpected argument %q", args[0], fs.Arg(0)))
@@ -164,7 +164,7 @@ func wrapCmd(args []string) int {
 	case "install", "remove":
 		d, err := shimDir(*dir)
 		if err != nil {
-			return fail(fmt.Errorf("wrap %s: %w", args[0], err))
+			return fail(fmt.Errorf("wrap %s: %w", args[0], flagError(err)))
 		}
 		if args[0] == "install" {
 			return wrapInstall(d)
