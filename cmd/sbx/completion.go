@@ -73,6 +73,10 @@ func runFlagList() []*pflag.Flag {
 
 // completion runs `sbx completion bash|zsh|fish`.
 func completion(args []string) int {
+	if wantsHelp(args) {
+		fmt.Print(shortUsage["completion"])
+		return 0
+	}
 	if len(args) != 1 {
 		return fail(fmt.Errorf("completion: want one of %s", strings.Join(compShells, ", ")))
 	}

@@ -31,7 +31,7 @@ func doctor(args []string) int {
 			fmt.Print(doctorUsage)
 			return 0
 		}
-		return fail(fmt.Errorf("doctor: %w", err))
+		return fail(fmt.Errorf("doctor: %w", flagError(err)))
 	}
 	if fs.NArg() > 0 {
 		return fail(fmt.Errorf("doctor: unexpected argument %q", fs.Arg(0)))
@@ -40,7 +40,7 @@ func doctor(args []string) int {
 	if *asJSON {
 		b, err := json.MarshalIndent(checks, "", "  ")
 		if err != nil {
-			return fail(fmt.Errorf("doctor: %w", err))
+			return fail(fmt.Errorf("doctor: %w", flagError(err)))
 		}
 		os.Stdout.Write(append(b, '\n'))
 	} else {

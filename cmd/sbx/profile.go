@@ -12,6 +12,10 @@ import (
 
 // profile runs `sbx profile list|show NAME|check FILE`.
 func profile(args []string) int {
+	if wantsHelp(args) {
+		fmt.Print(shortUsage["profile"])
+		return 0
+	}
 	if len(args) == 0 {
 		return fail(errors.New("profile: want list, show NAME or check FILE"))
 	}

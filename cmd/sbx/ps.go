@@ -32,7 +32,7 @@ func parse(fs *pflag.FlagSet, args []string, usage string) (done bool, code int)
 			fmt.Print(usage)
 			return true, 0
 		}
-		return true, fail(fmt.Errorf("%s: %w", fs.Name(), err))
+		return true, fail(fmt.Errorf("%s: %w", fs.Name(), flagError(err)))
 	}
 	return false, 0
 }
