@@ -147,14 +147,19 @@ func DecodeWrap(source string, data []byte, checkFlags func([]string) error) (*W
 	return w, nil
 }
 
+// IsSbxName says whether sbx, called by this name (argv[0]'s last
+// element), is itself; under any other name it is a shim of a wrapped
+// command.
+func IsSbxName(name string) bool { return strings.HasPrefix(name, "sbx") }
+
 // checkWrapName accepts a plain command name that is also a function
 // name in bash, zsh and fish, and is not sbx itself.
 func checkWrapName(n string) error {
 	switch {
 	case n == "":
 		return errors.New("empty command name")
-	case n == "sbx":
-		return errors.New("sbx cannot wrap itself")
+	case IsSbxName(n):
+		return fmt.Errorf("%q: a name that starts with sbx is sbx's own (sbx answers as itself under it)", n)
 	case n == "." || n == ".." || strings.HasPrefix(n, "-"):
 		return fmt.Errorf("%q is not a command name", n)
 	case shellReserved[n]:

@@ -88,7 +88,8 @@ func TestDecodeWrapErrors(t *testing.T) {
 		{"empty name", v1 + "[wrap.\"\"]\n", "2:2", "empty command name"},
 		{"name dot-dot", v1 + "[wrap.\"..\"]\n", "2:2", "not a command name"},
 		{"name starting with -", v1 + "[wrap.\"-x\"]\n", "2:2", "not a command name"},
-		{"sbx itself", v1 + "[wrap.sbx]\n", "2:2", "sbx cannot wrap itself"},
+		{"sbx itself", v1 + "[wrap.sbx]\n", "2:2", "sbx's own"},
+		{"an sbx name", v1 + "[wrap.sbx-dev]\n", "2:2", "sbx's own"},
 		{"wrap is not a table", v1 + "wrap = \"npm\"\n", "2:8", "wrap: cannot decode TOML string"},
 		{"entry is not a table", v1 + "[wrap]\nnpm = \"npm\"\n", "3:7", "wrap.npm: cannot decode TOML string"},
 	}

@@ -159,11 +159,32 @@ func TestWrapShims(t *testing.T) {
 		t.Errorf("wrap list --names: want exactly hello\n%s", r)
 	}
 
+	// A link by a name that starts with sbx is sbx itself.
+	if err := os.Symlink(self, filepath.Join(d, "sbx-dev")); err != nil {
+		t.Fatal(err)
+	}
+	if r = w.run(t, env, filepath.Join(d, "sbx-dev"), "version"); r.code != 0 || !strings.HasPrefix(r.stdout, "sbx ") {
+		t.Errorf("sbx-dev version: want sbx's version\n%s", r)
+	}
+	// A shim whose name is no longer wrapped is an error, never sbx
+	// itself with the arguments meant for the command.
+	wrapFile := filepath.Join(w.home, ".config", "sbx", "wrap.toml")
+	wrapped, err := os.ReadFile(wrapFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, wrapFile, "version = 1\n", 0o644)
+	r = w.run(t, env, "/bin/sh", "-c", `exec "$0" run -- echo ran-as-sbx`, "hello")
+	if r.code != 125 || strings.Contains(r.stdout, "ran-as-sbx") || len(r.stderrLines()) != 1 || !strings.Contains(r.stderr, "hello: not wrapped") {
+		t.Errorf("a stale shim: want 125 and one line saying hello is not wrapped\n%s", r)
+	}
+	writeFile(t, wrapFile, string(wrapped), 0o644)
+
 	r = w.sbx(t, "wrap", "remove", "--dir", d)
 	if r.code != 0 {
 		t.Fatalf("wrap remove: want exit 0\n%s", r)
 	}
-	for name, want := range map[string]bool{"hello": false, "stale": false, "keep": true, "ls": true} {
+	for name, want := range map[string]bool{"hello": false, "stale": false, "keep": true, "ls": true, "sbx-dev": true} {
 		_, err := os.Lstat(filepath.Join(d, name))
 		if (err == nil) != want {
 			t.Errorf("after wrap remove, %s/%s exists: %v, want %v", d, name, err == nil, want)

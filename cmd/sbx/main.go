@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"sbx/policy"
 	"sbx/sandbox"
 )
 
@@ -14,11 +15,12 @@ func main() {
 	if stage := sandbox.Stage(os.Args); stage != nil {
 		os.Exit(stage())
 	}
-	// A shim (sbx wrap install) is sbx called by a wrapped command's name.
-	if name := filepath.Base(os.Args[0]); name != "sbx" {
-		if code, ok := shim(name, os.Args[1:]); ok {
-			os.Exit(code)
-		}
+	// A shim (sbx wrap install) is sbx called by a wrapped command's
+	// name. Under any name but sbx's own, sbx is a shim: a shim left
+	// behind by a name no longer wrapped must not run `sbx run` with the
+	// arguments meant for the command.
+	if name := filepath.Base(os.Args[0]); !policy.IsSbxName(name) {
+		os.Exit(shim(name, os.Args[1:]))
 	}
 	os.Exit(sbx(os.Args[1:]))
 }

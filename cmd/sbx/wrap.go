@@ -74,16 +74,16 @@ func checkRunFlags(flags []string) error {
 // ok is false when name is not wrapped (sbx then runs as itself). A
 // wrap file that cannot be read is an error, never sbx's own verbs run
 // with the arguments meant for the wrapped command.
-func shim(name string, args []string) (code int, ok bool) {
+func shim(name string, args []string) int {
 	w, err := loadWrap()
 	if err != nil {
-		return fail(err), true
+		return fail(err)
 	}
 	e, ok := w.Lookup(name)
 	if !ok {
-		return 0, false
+		return fail(fmt.Errorf("%s: not wrapped in %s (a stale shim? sbx wrap remove takes it away; sbx answers as itself only under a name that starts with sbx)", name, w.Source))
 	}
-	return wrapExec(e, args), true
+	return wrapExec(e, args)
 }
 
 // shellInit runs `sbx shell-init bash|zsh|fish`.
@@ -362,7 +362,7 @@ func wrapRemove(dir string) int {
 	}
 	for _, ent := range ents {
 		p := filepath.Join(dir, ent.Name())
-		if ent.Name() == "sbx" || !isShim(p, self) {
+		if policy.IsSbxName(ent.Name()) || !isShim(p, self) {
 			continue
 		}
 		if err := os.Remove(p); err != nil {
