@@ -8,6 +8,7 @@ import "C"
 import (
 	"fmt"
 	"os"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -70,4 +71,15 @@ func relaySignals(sigs []os.Signal, c chan<- os.Signal) error {
 		}
 	}()
 	return nil
+}
+
+// DieBy ends sbx by signal sig, as the payload ended: a wrapped command
+// must look to its caller as the original would, and a shell stops a
+// script only for a child that died by SIGINT, not for one that exited
+// 130. The launcher is not dumpable, so no core is written. It returns
+// only for a signal whose default action does not end a process.
+func DieBy(sig int) {
+	runtime.LockOSThread() // raise(3) signals this thread
+	C.sbx_die_by(C.int(sig))
+	runtime.UnlockOSThread()
 }

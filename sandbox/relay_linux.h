@@ -6,4 +6,9 @@
 // 0 or -errno.
 int sbx_relay_signals(int fd, const int *sigs, int n);
 
+// sbx_die_by gives sig its default action, unblocks it on the calling
+// thread and raises it there. It returns only if sig does not end the
+// process.
+void sbx_die_by(int sig);
+
 #endif

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -222,5 +223,34 @@ func TestWrapErrors(t *testing.T) {
 		if r.code != 125 || len(r.stderrLines()) != 1 || !strings.Contains(r.stderr, "wrap.toml:3:1: ") || r.stdout != "" {
 			t.Errorf("sbx %q with a bad wrap.toml: want 125 and one line with its file:line:col\n%s", args, r)
 		}
+	}
+}
+
+// A wrapped command killed by a signal kills sbx by the same signal, as
+// the original would have died: a shell ends a script whose child died
+// by SIGINT, but not one whose child exited 130. sbx run itself keeps
+// exiting 128+N.
+func TestWrapDiesBySignal(t *testing.T) {
+	w := newWrapEnv(t)
+	writeFile(t, filepath.Join(w.bin, "selfkill"), "#!/bin/sh\nkill -\"$1\" $$\nexit 3\n", 0o755)
+	wrapFile := filepath.Join(w.home, ".config", "sbx", "wrap.toml")
+	b, err := os.ReadFile(wrapFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, wrapFile, string(b)+fmt.Sprintf("\n[wrap.selfkill]\nflags = [\"--ro\", %q]\n", w.bin), 0o644)
+	for name, sig := range map[string]syscall.Signal{"INT": syscall.SIGINT, "TERM": syscall.SIGTERM, "KILL": syscall.SIGKILL} {
+		cmd := exec.Command(sbxBin, "wrap", "exec", "selfkill", "--", name)
+		cmd.Env, cmd.Dir = w.env, w.work
+		out, _ := cmd.CombinedOutput()
+		ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if !ok || !ws.Signaled() || ws.Signal() != sig {
+			t.Errorf("wrapped command killed by %v: sbx ended with %v (exit %d), want death by the same signal\n%s",
+				sig, cmd.ProcessState, cmd.ProcessState.ExitCode(), out)
+		}
+	}
+	r := sbxCmd{args: []string{"run", "--ro", w.bin, "--", filepath.Join(w.bin, "selfkill"), "INT"}, env: w.env, dir: w.work}.run(t)
+	if r.code != 130 {
+		t.Errorf("sbx run of a command killed by SIGINT: want exit 130\n%s", r)
 	}
 }

@@ -241,7 +241,11 @@ func runUsage(fs *pflag.FlagSet) string {
 		"\n" + usage[strings.Index(usage, "Examples:"):]
 }
 
-func run(args []string) int {
+func run(args []string) int { return runSandbox(args, nil) }
+
+// runSandbox is sbx run. If died is not nil, it is set to the signal
+// that killed the payload, if one did (the exit code is then 128+N).
+func runSandbox(args []string, died *int) int {
 	begin := time.Now()
 	go sandbox.WarmUp()
 	fs, o := runFlags()
@@ -353,6 +357,9 @@ func run(args []string) int {
 	}
 	if status != nil {
 		writeStatus(status, out, err, code, time.Since(begin), plan)
+	}
+	if died != nil && err == nil && out.Signal != 0 && !out.TimedOut {
+		*died = out.Signal
 	}
 	return code
 }

@@ -186,7 +186,14 @@ func wrapExec(e policy.WrapEntry, args []string) int {
 		fmt.Fprintf(os.Stderr, "sbx: wrap exec %s: %v\n", e.Name, err)
 		return exitNotFound
 	}
-	return run(e.RunArgs(prog, args))
+	// The command's death is sbx's: a shell ends a script whose child
+	// died by SIGINT, not one whose child exited 130.
+	var died int
+	code := runSandbox(e.RunArgs(prog, args), &died)
+	if died != 0 {
+		sandbox.DieBy(died)
+	}
+	return code
 }
 
 // selfPath is this executable with its symlinks resolved.
