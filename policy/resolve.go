@@ -295,6 +295,9 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 	type grant struct{ src, dst string }
 	var rw []grant
 	var hides []Mount
+	// The destinations whose contents the sandbox may have shaped (the
+	// writable grants, and binds from inside one), in mount order.
+	var shaped []string
 	dests := map[string]string{}
 	for _, fl := range f.FS {
 		m := Mount{Origin: fl.Flag()}
@@ -361,6 +364,9 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 		if m.Op == OpBind && !m.ReadOnly {
 			rw = append(rw, grant{m.Source, m.Dest})
 		}
+		if m.Op == OpBind && (!m.ReadOnly || m.SourceBeneath != "") {
+			shaped = append(shaped, m.Dest)
+		}
 		if m.Op == OpHide {
 			hides = append(hides, m)
 			continue
@@ -377,8 +383,17 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 				break
 			}
 		}
-		// Resolved in the finished view: the grants it lies in are
-		// resolved beneath as for any other destination.
+		// Resolved in the finished view: beneath the last mount the
+		// sandbox may have shaped that holds it, wherever that mount
+		// stands on the command line (a link planted there must not
+		// move the mask out).
+		m.DestBeneath = ""
+		for i := len(shaped) - 1; i >= 0; i-- {
+			if under(m.Dest, shaped[i]) && m.Dest != shaped[i] {
+				m.DestBeneath = shaped[i]
+				break
+			}
+		}
 		ms = append(ms, m)
 	}
 	state, err := stateHides(ms, h, dests)

@@ -282,6 +282,16 @@ func (v *view) hide(m policy.Mount) error {
 		unix.Close(fd)
 		return opErr("hide %s", m.Dest)(err)
 	}
+	// A link into /proc (/etc/mtab) would mask a file of init's, which
+	// no payload reads (its /proc/self is not init's).
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &sfs); err != nil || sfs.Type == unix.PROC_SUPER_MAGIC || sfs.Type == unix.DEVPTS_SUPER_MAGIC {
+		unix.Close(fd)
+		if err == nil {
+			err = errors.New("it leads into the sandbox's /proc or /dev/pts (through a symlink), which no mask can cover")
+		}
+		return opErr("hide %s", m.Dest)(err)
+	}
 	var mask int
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		mask, err = newFS("tmpfs", map[string]string{"mode": "0755", "size": "4k", "nr_inodes": "1"}, attrRO|attrNosuid|attrNodev|attrNoexec)

@@ -479,6 +479,29 @@ func TestSymlinkSafety(t *testing.T) {
 		unchanged(t, d, target)
 	})
 
+	// A mask is put on last, in the finished view: it must not follow
+	// the link out of D even when --hide comes before --rw D.
+	for _, order := range [][]string{{"--rw", "D", "--hide", "D/link"}, {"--hide", "D/link", "--rw", "D"}} {
+		t.Run("hide through the link "+strings.Join(order, " "), func(t *testing.T) {
+			t.Parallel()
+			d, target := setup(t)
+			var flags []string
+			for _, f := range order {
+				flags = append(flags, strings.Replace(f, "D", d, 1))
+			}
+			r := sh(t, `cat /proc/self/mountinfo`, flags...)
+			if r.code != 125 || !strings.Contains(r.stderr, "leads out of") {
+				t.Errorf("want 125: the link leads out of the grant\n%s", r)
+			}
+			for _, m := range parseMountinfo(r.stdout) {
+				if m.point == target {
+					t.Errorf("the mask for %s/link landed on the link's target %s", d, target)
+				}
+			}
+			unchanged(t, d, target)
+		})
+	}
+
 	t.Run("source through the link", func(t *testing.T) {
 		t.Parallel()
 		d, target := setup(t)
@@ -489,6 +512,21 @@ func TestSymlinkSafety(t *testing.T) {
 		}
 		unchanged(t, d, target)
 	})
+}
+
+// A mask reached through a link into /proc would cover a file of init's,
+// not the payload's: /etc/mtab (-> ../proc/self/mounts) is refused, not
+// silently left showing.
+func TestHideLinkIntoProc(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	if target, err := os.Readlink("/etc/mtab"); err != nil || !strings.Contains(target, "proc/") {
+		t.Fatalf("this test needs /etc/mtab to be a link into /proc: %q, %v", target, err)
+	}
+	r := sh(t, `head -1 /etc/mtab`, "--hide", "/etc/mtab")
+	if r.code != 125 || !strings.Contains(r.stderr, "hide /etc/mtab") || r.stdout != "" {
+		t.Errorf("--hide /etc/mtab: want 125 naming it, and nothing run\n%s", r)
+	}
 }
 
 func dirNames(t *testing.T, dir string) []string {
