@@ -58,8 +58,9 @@ type Host struct {
 	BusAddress string
 	// StateRoot is where sbx records running sandboxes (under sbx/run):
 	// $XDG_RUNTIME_DIR when it is the caller's, else /run/user/UID, else
-	// a private /tmp/sbx-UID; "" when none is usable.
-	StateRoot string
+	// a private /tmp/sbx-UID; "" when none is usable. StateRootReal is
+	// the same with its symlinks resolved, when it exists.
+	StateRoot, StateRootReal string
 }
 
 // Terminal is which of the launcher's standard descriptors are a
@@ -80,4 +81,5 @@ type PathInfo struct {
 	Exists bool
 	Dir    bool
 	Err    string // why it could not be examined, e.g. "permission denied"
+	Real   string // the path with its symlinks resolved, when it exists
 }

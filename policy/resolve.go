@@ -412,16 +412,28 @@ func stateHides(ms []Mount, h Host, dests map[string]string) ([]Mount, error) {
 	if StateDir(h.StateRoot) == "" {
 		return nil, nil
 	}
+	// Compared as the kernel resolves them: a source that is a link to
+	// the runtime directory, or lies under one, shows the state too.
 	state := path.Join(h.StateRoot, "sbx")
+	if h.StateRootReal != "" {
+		state = path.Join(h.StateRootReal, "sbx")
+	}
 	var out []Mount
 	for _, m := range ms {
-		if m.Op == OpBind && under(m.Source, state) && m.Source != state {
-			return nil, fmt.Errorf("%s: %s is sbx's own state (the sockets of sbx exec): no sandbox may see it", m.Origin, m.Source)
-		}
-		if m.Op != OpBind || !under(state, m.Source) {
+		if m.Op != OpBind {
 			continue
 		}
-		d := path.Join(m.Dest, strings.TrimPrefix(state, m.Source))
+		src := m.Source
+		if info := h.Paths[src]; info.Real != "" {
+			src = info.Real
+		}
+		if under(src, state) && src != state {
+			return nil, fmt.Errorf("%s: %s is sbx's own state (the sockets of sbx exec): no sandbox may see it", m.Origin, m.Source)
+		}
+		if !under(state, src) {
+			continue
+		}
+		d := path.Join(m.Dest, strings.TrimPrefix(state, src))
 		if _, ok := dests[d]; ok {
 			continue
 		}

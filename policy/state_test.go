@@ -69,12 +69,17 @@ func TestStateHidden(t *testing.T) {
 	h.StateRoot = "/run/user/1000"
 	h.Paths["/run/user/1000"] = policy.PathInfo{Exists: true, Dir: true}
 	h.Paths["/run"] = policy.PathInfo{Exists: true, Dir: true}
+	h.Paths["/home/u/rt"] = policy.PathInfo{Exists: true, Dir: true, Real: "/run/user/1000"}
+	h.Paths["/var/run"] = policy.PathInfo{Exists: true, Dir: true, Real: "/run"}
 	for _, tt := range []struct {
 		fs   []policy.FSFlag
 		hide string
 	}{
 		{[]policy.FSFlag{{Kind: policy.FSRw, Source: "/run/user/1000", Dest: "/run/user/1000", Arg: "/run/user/1000"}}, "/run/user/1000/sbx"},
 		{[]policy.FSFlag{{Kind: policy.FSRo, Source: "/run", Dest: "/hostrun", Arg: "/run:/hostrun"}}, "/hostrun/user/1000/sbx"},
+		// Another name for the runtime directory (a link to it).
+		{[]policy.FSFlag{{Kind: policy.FSRo, Source: "/home/u/rt", Dest: "/x", Arg: "/home/u/rt:/x"}}, "/x/sbx"},
+		{[]policy.FSFlag{{Kind: policy.FSRo, Source: "/var/run", Dest: "/vr", Arg: "/var/run:/vr"}}, "/vr/user/1000/sbx"},
 		{nil, ""},
 	} {
 		p := mustResolve(t, flagsFor(func(f *policy.Flags) { f.FS = tt.fs }), h)

@@ -108,6 +108,9 @@ func ProbeHost(f policy.Flags, c Caller) (policy.Host, error) {
 	// user manager listens.
 	h.RuntimeDir = os.Getenv("XDG_RUNTIME_DIR")
 	h.StateRoot = StateRoot()
+	if h.StateRoot != "" {
+		h.StateRootReal, _ = filepath.EvalSymlinks(h.StateRoot)
+	}
 	for _, fd := range f.PreserveFDs {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
 			h.OpenFDs[fd] = true
@@ -120,7 +123,8 @@ func pathInfo(p string) policy.PathInfo {
 	fi, err := os.Stat(p)
 	switch {
 	case err == nil:
-		return policy.PathInfo{Exists: true, Dir: fi.IsDir()}
+		real, _ := filepath.EvalSymlinks(p)
+		return policy.PathInfo{Exists: true, Dir: fi.IsDir(), Real: real}
 	case errors.Is(err, os.ErrNotExist):
 		return policy.PathInfo{}
 	}

@@ -259,6 +259,17 @@ func TestStateHiddenFromSandboxes(t *testing.T) {
 			t.Errorf("%s %s: sbx's state is visible inside\n%s", flag, rt, r)
 		}
 	}
+	// By another name: a link to the runtime directory.
+	link := filepath.Join(t.TempDir(), "rt")
+	if err := os.Symlink(rt, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, flag := range []string{"--rw", "--ro"} {
+		r := sbxCmd{args: shArgs(`ls -A /x/sbx | wc -l; test -e /x/sbx/run && echo REACHABLE; true`, flag, link+":/x"), env: env}.run(t)
+		if r.code != 0 || strings.TrimSpace(r.stdout) != "0" {
+			t.Errorf("%s %s:/x (a link to %s): sbx's state is visible inside\n%s", flag, link, rt, r)
+		}
+	}
 }
 
 // With a terminal, sbx exec gives the command a pseudo-terminal of the
