@@ -462,6 +462,11 @@ func execvp(argv, env []string, a *spawnAttr) (int, *os.File, error) {
 func execError(file string, err error) error {
 	var se *spawnError
 	if errors.As(err, &se) && se.stage == "exec" {
+		var st unix.Stat_t
+		if errors.Is(err, unix.ENOENT) && unix.Stat(file, &st) == nil {
+			// Found, but its #! interpreter or ELF loader is not.
+			return &ExecError{Code: 126, Err: fmt.Sprintf("%s: its interpreter or loader (#! line, ELF interpreter) is missing: %v", file, err)}
+		}
 		return &ExecError{Code: execCode(err), Err: fmt.Sprintf("%s: %v", file, err)}
 	}
 	return opErr("start %s", file)(err)

@@ -122,6 +122,8 @@ func TestExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	noexec := filepath.Join(dir, "noexec")
 	writeFile(t, noexec, "#!/bin/sh\necho ran\n", 0o644)
+	badInterp := filepath.Join(dir, "badinterp")
+	writeFile(t, badInterp, "#!/nonexistent/interp\necho ran\n", 0o755)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -137,6 +139,7 @@ func TestExitCodes(t *testing.T) {
 		{"not executable", []string{"--", noexec}, 126},
 		{"a directory", []string{"--", "/usr"}, 126},
 		{"missing absolute", []string{"--", "/nonexistent/cmd"}, 127},
+		{"found, its interpreter missing", []string{"--", badInterp}, 126},
 		{"missing on PATH", []string{"--", "no-such-command-sbx"}, 127},
 		{"flags stop at the command", []string{"/bin/sh", "-c", "exit 4", "--ro"}, 4},
 	} {
