@@ -20,9 +20,12 @@ type Host struct {
 	SubUIDs     []idmap.Range
 	SubGIDs     []idmap.Range
 	SubIDSource string
-	// NewUIDMap and NewGIDMap are the helpers' paths, "" when missing.
-	NewUIDMap string
-	NewGIDMap string
+	// NewUIDMap and NewGIDMap are the helpers' paths on PATH, "" when
+	// missing. HelpersOffPath is a system directory that holds both when
+	// PATH does not lead to them.
+	NewUIDMap      string
+	NewGIDMap      string
+	HelpersOffPath string
 
 	// Root lists the entries of the host's / that the default view
 	// takes over (usr, bin, sbin, lib*, etc).

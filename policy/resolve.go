@@ -145,6 +145,8 @@ func identity(root bool, h Host, warnings *[]string) Identity {
 	subu := idmap.Usable(h.UID, h.SubUIDs)
 	subg := idmap.Usable(h.GID, h.SubGIDs)
 	switch {
+	case (h.NewUIDMap == "" || h.NewGIDMap == "") && h.HelpersOffPath != "":
+		*warnings = append(*warnings, fmt.Sprintf("newuidmap/newgidmap are not on PATH: the sandbox maps only your own uid and gid (fix: add %s to PATH)", h.HelpersOffPath))
 	case h.NewUIDMap == "" || h.NewGIDMap == "":
 		*warnings = append(*warnings, "newuidmap/newgidmap not found: the sandbox maps only your own uid and gid (fix: apt-get install uidmap)")
 	case len(subu) == 0 || len(subg) == 0:

@@ -68,6 +68,9 @@ func ProbeHost(f policy.Flags, c Caller) (policy.Host, error) {
 	h.Terminal = probeTerminal()
 	h.LandlockABI, h.SeccompFilter, h.SeccompNotify = probeHardening()
 	h.NewUIDMap, h.NewGIDMap = userns.Helpers()
+	if h.NewUIDMap == "" || h.NewGIDMap == "" {
+		h.HelpersOffPath = userns.HelperDir()
+	}
 	subu, subg, source, err := userns.SubIDs(h.User, h.UID)
 	if err != nil {
 		return h, fmt.Errorf("launcher: %w", err)

@@ -27,6 +27,19 @@ func Helpers() (uidHelper, gidHelper string) {
 	return uidHelper, gidHelper
 }
 
+// HelperDir is a system directory that holds both newuidmap and
+// newgidmap, for the fix when PATH leads to neither; "" if none does.
+func HelperDir() string {
+	for _, dir := range []string{"/usr/bin", "/bin", "/usr/sbin", "/sbin"} {
+		_, uerr := exec.LookPath(dir + "/newuidmap")
+		_, gerr := exec.LookPath(dir + "/newgidmap")
+		if uerr == nil && gerr == nil {
+			return dir
+		}
+	}
+	return ""
+}
+
 // SubIDs returns the caller's subordinate uid and gid ranges: from
 // /etc/subuid and /etc/subgid, or, where the files have no entry for the
 // user, from getsubids(1) (libsubid: LDAP, sssd and other sources).
