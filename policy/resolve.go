@@ -325,6 +325,8 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 				return nil, fmt.Errorf("%s: %s: %s", fl.Flag(), src, info.Err)
 			case !info.Exists:
 				return nil, fmt.Errorf("%s: %s: no such file or directory", fl.Flag(), src)
+			case !info.Dir && (strings.HasSuffix(fl.Source, "/") || strings.HasSuffix(fl.Source, "/.")):
+				return nil, fmt.Errorf("%s: %s: not a directory", fl.Flag(), fl.Source)
 			}
 			m.Op, m.Source, m.Dest, m.ReadOnly = OpBind, src, dst, fl.Kind == FSRo
 			for _, g := range rwSources {

@@ -71,6 +71,7 @@ func TestBadInput(t *testing.T) {
 		{"hostname empty", []string{"run", "--hostname", "", "--", "true"}, "hostname"},
 		{"hostname too long", []string{"run", "--hostname", strings.Repeat("h", 65), "--", "true"}, "hostname"},
 		{"rw source missing", []string{"run", "--rw", missing, "--", "true"}, missing},
+		{"ro file as a directory", []string{"run", "--ro", "/etc/passwd/", "--", "true"}, "/etc/passwd/"},
 		{"json without dry-run", []string{"run", "--json", "--", "true"}, "--json"},
 		{"unknown verb", []string{"frobnicate"}, "frobnicate"},
 		{"bool not a bool", []string{"run", "--root=banana", "--", "true"}, "--root=banana"},
