@@ -40,6 +40,8 @@ type Host struct {
 	ResolvConfReal string
 	// OpenFDs are the descriptors open in the launcher above 2.
 	OpenFDs map[int]bool
+	// TerminalFDs are those of them that are a terminal.
+	TerminalFDs map[int]bool
 	// Terminal says which of the launcher's descriptors 0, 1, 2 are a
 	// terminal.
 	Terminal Terminal

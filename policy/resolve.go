@@ -105,7 +105,7 @@ func resolve(f Flags, h Host) (*Plan, error) {
 	}
 	p.Env = env
 
-	fds, err := keepFDs(f.PreserveFDs, h)
+	fds, err := keepFDs(f.PreserveFDs, f.NoPTY, h)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +219,7 @@ func environment(f Flags, h Host) ([]string, error) {
 	return out, nil
 }
 
-func keepFDs(fds []int, h Host) ([]int, error) {
+func keepFDs(fds []int, noPTY bool, h Host) ([]int, error) {
 	var out []int
 	for _, fd := range fds {
 		if fd <= 2 {
@@ -230,6 +230,11 @@ func keepFDs(fds []int, h Host) ([]int, error) {
 		}
 		if !h.OpenFDs[fd] {
 			return nil, fmt.Errorf("--preserve-fd %d: descriptor %d is not open", fd, fd)
+		}
+		// The sandbox gets a terminal of its own: a kept one would let
+		// it set the caller's modes and window size, or read its input.
+		if h.TerminalFDs[fd] && !noPTY {
+			return nil, fmt.Errorf("--preserve-fd %d: descriptor %d is a terminal, which the sandbox must not hold (it gets a pseudo-terminal of its own; --no-pty hands it the caller's)", fd, fd)
 		}
 		out = append(out, fd)
 	}

@@ -61,8 +61,8 @@ func ProbeHost(f policy.Flags, c Caller) (policy.Host, error) {
 		GID:     uint32(os.Getgid()),
 		Environ: os.Environ(),
 		Paths:   map[string]policy.PathInfo{},
-		OpenFDs: map[int]bool{},
-		Cwd:     c.Cwd, User: c.User, Home: c.Home, UserHome: c.UserHome,
+		OpenFDs: map[int]bool{}, TerminalFDs: map[int]bool{},
+		Cwd: c.Cwd, User: c.User, Home: c.Home, UserHome: c.UserHome,
 	}
 	cwd := c.Cwd
 	h.Terminal = probeTerminal()
@@ -117,6 +117,9 @@ func ProbeHost(f policy.Flags, c Caller) (policy.Host, error) {
 	for _, fd := range f.PreserveFDs {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
 			h.OpenFDs[fd] = true
+			if isTerminal(fd) {
+				h.TerminalFDs[fd] = true
+			}
 		}
 	}
 	return h, nil

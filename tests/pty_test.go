@@ -619,3 +619,23 @@ func hostDevpts(t *testing.T) unix.Stat_t {
 	}
 	return st
 }
+
+// A terminal kept with --preserve-fd would hand the sandbox the caller's
+// terminal (its modes, its size, its input) past the pseudo-terminal:
+// refused, unless --no-pty hands the caller's terminal over anyway.
+func TestPreservedTerminalRefused(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	ptmx, pts := openPty(t)
+	defer ptmx.Close()
+	defer pts.Close()
+	r := sbxCmd{args: []string{"run", "--preserve-fd", "3", "--", "/bin/stty", "-F", "/proc/self/fd/3", "-echo"}, extra: []*os.File{pts}}.run(t)
+	if r.code != 125 {
+		t.Fatalf("--preserve-fd of a terminal: want 125\n%s", r)
+	}
+	checkOneError(t, r, "--preserve-fd 3")
+	r = sbxCmd{args: []string{"run", "--no-pty", "--preserve-fd", "3", "--", "/bin/sh", "-c", "test -t 3"}, extra: []*os.File{pts}}.run(t)
+	if r.code != 0 {
+		t.Errorf("--no-pty --preserve-fd of a terminal: want it kept\n%s", r)
+	}
+}
