@@ -270,7 +270,11 @@ func compileFilter(sp *specs.LinuxSeccomp, notify bool) (*filter, error) {
 // refusal (an errno, a trap or a trace) becomes a notification; kills
 // stay kills.
 func compile(sp *specs.LinuxSeccomp, arch libseccomp.ScmpArch, audit uint32, notify bool) ([]insn, error) {
-	def, err := action(sp.DefaultAction, sp.DefaultErrnoRet, notify)
+	ret, err := errnoData("defaultErrnoRet", sp.DefaultErrnoRet)
+	if err != nil {
+		return nil, err
+	}
+	def, err := action(sp.DefaultAction, ret, notify)
 	if err != nil {
 		return nil, fmt.Errorf("defaultAction: %w", err)
 	}
@@ -308,7 +312,11 @@ func compile(sp *specs.LinuxSeccomp, arch libseccomp.ScmpArch, audit uint32, not
 	}
 	f.SetOptimize(2) // a binary tree of syscall numbers, where libseccomp can
 	for _, c := range sp.Syscalls {
-		act, err := action(c.Action, c.ErrnoRet, notify)
+		ret, err := errnoData("errnoRet", c.ErrnoRet)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", strings.Join(c.Names, ","), err)
+		}
+		act, err := action(c.Action, ret, notify)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", strings.Join(c.Names, ","), err)
 		}
@@ -411,11 +419,26 @@ func decodeBPF(b []byte) ([]insn, error) {
 	return out, nil
 }
 
-func action(a specs.LinuxSeccompAction, errno *uint, notify bool) (libseccomp.ScmpAction, error) {
-	ret := int16(unix.EPERM)
-	if errno != nil {
-		ret = int16(*errno)
+// maxErrno is the highest errno a rule may give: libseccomp takes
+// those below the kernel's MAX_ERRNO (4095), and the filter's data holds
+// 16 bits, so that 65536 would be 0, a success that does nothing.
+const maxErrno = 4094
+
+// errnoData is a profile's errnoRet (key names it), EPERM when unset.
+// 0 is kept: the call then "succeeds" without being made, as under runc.
+func errnoData(key string, v *uint) (int16, error) {
+	if v == nil {
+		return int16(unix.EPERM), nil
 	}
+	if *v > maxErrno {
+		return 0, fmt.Errorf("%s %d: more than %d, the highest errno a rule can give", key, *v, maxErrno)
+	}
+	return int16(*v), nil
+}
+
+// action is a's libseccomp action; ret is the errno of SCMP_ACT_ERRNO
+// (and the message of SCMP_ACT_TRACE).
+func action(a specs.LinuxSeccompAction, ret int16, notify bool) (libseccomp.ScmpAction, error) {
 	var act libseccomp.ScmpAction
 	switch a {
 	case specs.ActAllow:

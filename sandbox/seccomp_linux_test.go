@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	libseccomp "github.com/seccomp/libseccomp-golang"
@@ -204,6 +205,36 @@ func TestProfileFilter(t *testing.T) {
 		if _, err := buildFilter(s); err == nil {
 			t.Errorf("profile %s: no error", bad)
 		}
+	}
+}
+
+// errnoRet is 16 bits in the filter, and libseccomp takes it below 4095:
+// a larger value would be another (65536 is 0, a success that does
+// nothing) or libseccomp's misleading EINVAL, so it is refused, naming
+// the rule and the value.
+func TestProfileErrnoRet(t *testing.T) {
+	rule := func(v string) string {
+		return `{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":` + v + `}]}`
+	}
+	for _, tc := range []struct{ json, want string }{
+		{rule("65536"), "mkdir,mkdirat: errnoRet 65536: more than 4094"},
+		{rule("4095"), "mkdir,mkdirat: errnoRet 4095: more than 4094"},
+		{rule("4096"), "mkdir,mkdirat: errnoRet 4096: more than 4094"},
+		{rule("99999"), "mkdir,mkdirat: errnoRet 99999: more than 4094"},
+		{`{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":65537,"syscalls":[{"names":["read","write","execve","exit_group"],"action":"SCMP_ACT_ALLOW"}]}`,
+			"defaultErrnoRet 65537: more than 4094"},
+	} {
+		_, err := buildFilter(policy.Seccomp{Mode: policy.SeccompProfile, Path: "p.json", JSON: tc.json})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one with %q", tc.json, err, tc.want)
+		}
+	}
+	for _, v := range []uint32{0, 1, 4094} {
+		f, err := buildFilter(policy.Seccomp{Mode: policy.SeccompProfile, Path: "p.json", JSON: rule(fmt.Sprint(v))})
+		if err != nil {
+			t.Fatalf("errnoRet %d: %v", v, err)
+		}
+		check(t, f.prog, f.arch, auditArches[runtime.GOARCH], []call{{name: "mkdirat", want: retErrno | v}})
 	}
 }
 

@@ -466,6 +466,57 @@ func TestSeccompProfileFile(t *testing.T) {
 	}
 }
 
+// TestSeccompErrnoRet tries to break a profile's errnoRet: the filter
+// holds 16 bits of it and libseccomp takes an errno below 4095, so that
+// 65536 made mkdir "succeed" doing nothing and 4096 failed with another
+// rule's error. Each value sbx cannot give is exit 125 naming the rule and
+// the value, with nothing run (--dry-run too); those it can reach the
+// payload as written, 0 being runc's success without the call.
+func TestSeccompErrnoRet(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	dir := t.TempDir()
+	profile := func(name, json string) string {
+		p := filepath.Join(dir, name+".json")
+		writeFile(t, p, json, 0o644)
+		return p
+	}
+	mkdir := func(v string) string {
+		return `{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+			{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": ` + v + `}]}`
+	}
+	for _, tc := range []struct{ name, path, says string }{
+		{"65536", profile("65536", mkdir("65536")), "mkdir,mkdirat: errnoRet 65536"},
+		{"4095", profile("4095", mkdir("4095")), "mkdir,mkdirat: errnoRet 4095"},
+		{"4096", profile("4096", mkdir("4096")), "mkdir,mkdirat: errnoRet 4096"},
+		{"99999", profile("99999", mkdir("99999")), "mkdir,mkdirat: errnoRet 99999"},
+		{"default 65536", profile("default", `{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 65536,
+			"syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ALLOW"}]}`), "defaultErrnoRet 65536"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for _, extra := range [][]string{nil, {"--dry-run"}} {
+				r := sh(t, "mkdir /tmp/d && echo RAN", append([]string{"--seccomp", tc.path}, extra...)...)
+				if r.code != 125 {
+					t.Fatalf("--seccomp with %s %q: want exit 125\n%s", tc.says, extra, r)
+				}
+				checkOneError(t, r, tc.says)
+			}
+		})
+	}
+	t.Run("4094 and 0 reach the payload", func(t *testing.T) {
+		t.Parallel()
+		r := sh(t, "mkdir /tmp/d; test -d /tmp/d || echo absent", "--seccomp", profile("4094", mkdir("4094")))
+		if r.code != 0 || r.stdout != "absent\n" || !strings.Contains(r.stderr, "4094") {
+			t.Errorf("errnoRet 4094: want mkdir to fail with error 4094\n%s", r)
+		}
+		r = sh(t, "mkdir /tmp/d && echo made; test -d /tmp/d || echo absent", "--seccomp", profile("0", mkdir("0")))
+		if r.code != 0 || r.stdout != "made\nabsent\n" {
+			t.Errorf("errnoRet 0: want mkdir to succeed without making anything\n%s", r)
+		}
+	})
+}
+
 // TestHardeningOptOut tries to break "dropping a layer is said, once":
 // --seccomp unconfined and --no-landlock each add one "sbx: warning:"
 // line to what sbx says in a default run, and --strict (nothing to drop
