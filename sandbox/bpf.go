@@ -236,3 +236,38 @@ func terminalGuard(arches []guardedArch, deny uint32) []insn {
 		insn{Code: bpfRET | bpfK, K: deny},
 	)
 }
+
+// x32Bit marks the calls of x86_64's x32 ABI (__X32_SYSCALL_BIT).
+const x32Bit = 0x40000000
+
+// numberedABI is an ABI on which numberedCalls decides: its AUDIT_ARCH
+// value and the bit its call numbers carry (x32's, or none).
+type numberedABI struct{ audit, bit uint32 }
+
+// numberedCall is a call a filter decides by its number: nr answers ret.
+type numberedCall struct{ nr, ret uint32 }
+
+// numberedCalls answers each of calls with its action, on every ABI of
+// abis; other calls fall through to the program that follows. A block per
+// ABI jumps over its calls with 8 bits: 127 calls at most (the table of
+// calls libseccomp may not know has fewer).
+func numberedCalls(abis []numberedABI, calls []numberedCall) []insn {
+	if len(calls) == 0 {
+		return nil
+	}
+	var prog []insn
+	for _, a := range abis {
+		prog = append(prog,
+			insn{Code: bpfLD | bpfW | bpfABS, K: 4},
+			insn{Code: bpfJMP | bpfJEQ | bpfK, Jt: 0, Jf: uint8(1 + 2*len(calls)), K: a.audit},
+			insn{Code: bpfLD | bpfW | bpfABS, K: 0},
+		)
+		for _, c := range calls {
+			prog = append(prog,
+				insn{Code: bpfJMP | bpfJEQ | bpfK, Jt: 0, Jf: 1, K: c.nr | a.bit},
+				insn{Code: bpfRET | bpfK, K: c.ret},
+			)
+		}
+	}
+	return prog
+}

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"embed"
 	"encoding/binary"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 
 	mobyseccomp "github.com/moby/profiles/seccomp"
@@ -311,6 +313,7 @@ func compile(sp *specs.LinuxSeccomp, arch libseccomp.ScmpArch, audit uint32, not
 		return nil, err
 	}
 	f.SetOptimize(2) // a binary tree of syscall numbers, where libseccomp can
+	numbered := numberedRules{}
 	for _, c := range sp.Syscalls {
 		ret, err := errnoData("errnoRet", c.ErrnoRet)
 		if err != nil {
@@ -330,7 +333,10 @@ func compile(sp *specs.LinuxSeccomp, arch libseccomp.ScmpArch, audit uint32, not
 		for _, name := range c.Names {
 			nr, err := libseccomp.GetSyscallFromName(name)
 			if err != nil {
-				continue // unknown to this libseccomp: runc skips them too
+				if err := numbered.add(name, len(c.Args) > 0, kernelAction(act)); err != nil {
+					return nil, err
+				}
+				continue
 			}
 			for _, cs := range conds {
 				if len(cs) == 0 {
@@ -353,8 +359,12 @@ func compile(sp *specs.LinuxSeccomp, arch libseccomp.ScmpArch, audit uint32, not
 		return nil, err
 	}
 	// The guard covers every ABI the filter lets through: a profile
-	// that adds i386 must not let TIOCSTI through int $0x80.
-	var abis []guardedArch
+	// that adds i386 must not let TIOCSTI through int $0x80. So do the
+	// rules libseccomp cannot resolve.
+	var (
+		guards []guardedArch
+		abis   []numberedABI
+	)
 	seen := map[guardedArch]bool{}
 	for i, a := range guarded {
 		au := audit
@@ -371,17 +381,23 @@ func compile(sp *specs.LinuxSeccomp, arch libseccomp.ScmpArch, audit uint32, not
 		g := guardedArch{audit: au, ioctlNR: int32(ioctl)}
 		if !seen[g] {
 			seen[g] = true
-			abis = append(abis, g)
+			guards = append(guards, g)
+			abi := numberedABI{audit: au}
+			if a == libseccomp.ArchX32 {
+				abi.bit = x32Bit
+			}
+			abis = append(abis, abi)
 		}
 	}
-	if len(abis) > 30 { // the guard's jumps are 8 bits
-		return nil, fmt.Errorf("%d architectures: more than the terminal guard can cover", len(abis))
+	if len(guards) > 30 { // the guard's jumps are 8 bits
+		return nil, fmt.Errorf("%d architectures: more than the terminal guard can cover", len(guards))
 	}
 	deny := uint32(unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM))
 	if notify {
 		deny = unix.SECCOMP_RET_USER_NOTIF
 	}
-	prog := append(terminalGuard(abis, deny), body...)
+	prog := append(terminalGuard(guards, deny), numberedCalls(abis, numbered.calls())...)
+	prog = append(prog, body...)
 	if len(prog) > 4096 {
 		return nil, fmt.Errorf("the filter has %d instructions, more than the kernel's 4096", len(prog))
 	}
@@ -466,6 +482,63 @@ func action(a specs.LinuxSeccompAction, ret int16, notify bool) (libseccomp.Scmp
 	return act, nil
 }
 
+// kernelAction is the SECCOMP_RET value of a libseccomp action.
+func kernelAction(a libseccomp.ScmpAction) uint32 {
+	data := uint32(a) >> 16
+	switch a & 0xffff {
+	case libseccomp.ActKillThread:
+		return unix.SECCOMP_RET_KILL_THREAD
+	case libseccomp.ActKillProcess:
+		return unix.SECCOMP_RET_KILL_PROCESS
+	case libseccomp.ActTrap:
+		return unix.SECCOMP_RET_TRAP
+	case libseccomp.ActErrno:
+		return unix.SECCOMP_RET_ERRNO | data
+	case libseccomp.ActTrace:
+		return unix.SECCOMP_RET_TRACE | data
+	case libseccomp.ActLog:
+		return unix.SECCOMP_RET_LOG
+	case libseccomp.ActNotify:
+		return unix.SECCOMP_RET_USER_NOTIF
+	}
+	return unix.SECCOMP_RET_ALLOW
+}
+
+// numberedRules are a profile's rules for calls libseccomp does not know
+// by name but sbx's table does, by number: their action. libseccomp
+// takes a number it cannot name for the native ABI only (it goes through
+// the name for another), so sbx decides these calls itself, in front of
+// libseccomp's program (numberedCalls), on every ABI alike.
+type numberedRules map[uint32]uint32
+
+// add records the rule for name with action ret. A name neither knows is
+// skipped, as runc does; a check of the arguments is beyond sbx's part
+// of the program, and refused.
+func (r numberedRules) add(name string, args bool, ret uint32) error {
+	nr, ok := unifiedNumber(name)
+	switch {
+	case !ok:
+		return nil
+	case args:
+		return fmt.Errorf("%s: argument checks on a call libseccomp does not know: sbx decides it by number only", name)
+	}
+	if prev, ok := r[uint32(nr)]; ok && prev != ret {
+		return fmt.Errorf("%s: two rules with different actions", name)
+	}
+	r[uint32(nr)] = ret
+	return nil
+}
+
+// calls are the rules in the order of their numbers.
+func (r numberedRules) calls() []numberedCall {
+	var out []numberedCall
+	for nr, ret := range r {
+		out = append(out, numberedCall{nr: nr, ret: ret})
+	}
+	slices.SortFunc(out, func(a, b numberedCall) int { return cmp.Compare(a.nr, b.nr) })
+	return out
+}
+
 // conditions turns a rule's argument checks into libseccomp conditions.
 // Checks of different arguments are all required (one rule); several
 // checks of the same argument are alternatives (one rule each), as runc
@@ -529,21 +602,26 @@ func compareOp(op specs.LinuxSeccompOperator) (libseccomp.ScmpCompareOp, error) 
 // messages; known is false for a number without a name.
 func (f *filter) syscallName(nr int32, audit uint32) (name string, known bool) {
 	arch := f.arch
-	if audit != auditArches[runtime.GOARCH] || nr&0x40000000 != 0 {
+	if audit != auditArches[runtime.GOARCH] || nr&x32Bit != 0 {
 		arch = 0
 		for a, au := range scmpAudit {
-			if au == audit && (a == libseccomp.ArchX32) == (nr&0x40000000 != 0) {
+			if au == audit && (a == libseccomp.ArchX32) == (nr&x32Bit != 0) {
 				arch = a
 			}
 		}
 	}
-	if arch != 0 {
-		if name, err := libseccomp.ScmpSyscall(nr).GetNameByArch(arch); err == nil {
-			if arch != f.arch {
-				name += " (" + arch.String() + ")"
-			}
-			return name, true
+	if arch == 0 {
+		return fmt.Sprintf("syscall %d", nr), false
+	}
+	name, err := libseccomp.ScmpSyscall(nr).GetNameByArch(arch)
+	if err != nil {
+		var ok bool
+		if name, ok = unifiedName(nr &^ x32Bit); !ok {
+			return fmt.Sprintf("syscall %d", nr), false
 		}
 	}
-	return fmt.Sprintf("syscall %d", nr), false
+	if arch != f.arch {
+		name += " (" + arch.String() + ")"
+	}
+	return name, true
 }

@@ -31,11 +31,14 @@ type call struct {
 	want uint32
 }
 
-// nr is a call's number on arch, from libseccomp's tables.
+// nr is a call's number on arch, from libseccomp's tables or sbx's.
 func nr(t *testing.T, name string, arch libseccomp.ScmpArch) int32 {
 	t.Helper()
 	n, err := libseccomp.GetSyscallFromNameByArch(name, arch)
 	if err != nil {
+		if u, ok := unifiedNumber(name); ok {
+			return u
+		}
 		t.Fatalf("%s on %v: %v", name, arch, err)
 	}
 	return int32(n)
@@ -85,6 +88,16 @@ func defaultCalls() []call {
 		{name: personaNR, args: ns(0xffffffff), want: allow},
 		{name: personaNR, args: ns(0x0040000), want: errnoRet(unix.EPERM)},
 		{name: "ptrace", want: allow},
+		// Allowed by Docker's profile, unknown to libseccomp 2.5.4.
+		{name: "statmount", want: allow},
+		{name: "listmount", want: allow},
+		{name: "mseal", want: allow},
+		{name: "setxattrat", want: allow},
+		{name: "getxattrat", want: allow},
+		{name: "listxattrat", want: allow},
+		{name: "removexattrat", want: allow},
+		// Known by sbx's table, allowed by Docker's only with CAP_SYS_ADMIN.
+		{name: "lsm_list_modules", want: errnoRet(unix.EPERM)},
 	}
 }
 
@@ -204,6 +217,115 @@ func TestProfileFilter(t *testing.T) {
 		s.JSON = bad
 		if _, err := buildFilter(s); err == nil {
 			t.Errorf("profile %s: no error", bad)
+		}
+	}
+}
+
+// The table of newer calls matches golang.org/x/sys/unix's numbers, and
+// libseccomp's where it knows the name, on each ABI sbx filters.
+func TestUnifiedSyscalls(t *testing.T) {
+	for _, c := range []struct {
+		nr   int
+		name string
+	}{
+		{unix.SYS_PIDFD_SEND_SIGNAL, "pidfd_send_signal"}, {unix.SYS_IO_URING_SETUP, "io_uring_setup"},
+		{unix.SYS_IO_URING_ENTER, "io_uring_enter"}, {unix.SYS_IO_URING_REGISTER, "io_uring_register"},
+		{unix.SYS_OPEN_TREE, "open_tree"}, {unix.SYS_MOVE_MOUNT, "move_mount"}, {unix.SYS_FSOPEN, "fsopen"},
+		{unix.SYS_FSCONFIG, "fsconfig"}, {unix.SYS_FSMOUNT, "fsmount"}, {unix.SYS_FSPICK, "fspick"},
+		{unix.SYS_PIDFD_OPEN, "pidfd_open"}, {unix.SYS_CLONE3, "clone3"}, {unix.SYS_CLOSE_RANGE, "close_range"},
+		{unix.SYS_OPENAT2, "openat2"}, {unix.SYS_PIDFD_GETFD, "pidfd_getfd"}, {unix.SYS_FACCESSAT2, "faccessat2"},
+		{unix.SYS_PROCESS_MADVISE, "process_madvise"}, {unix.SYS_EPOLL_PWAIT2, "epoll_pwait2"},
+		{unix.SYS_MOUNT_SETATTR, "mount_setattr"}, {unix.SYS_QUOTACTL_FD, "quotactl_fd"},
+		{unix.SYS_LANDLOCK_CREATE_RULESET, "landlock_create_ruleset"}, {unix.SYS_LANDLOCK_ADD_RULE, "landlock_add_rule"},
+		{unix.SYS_LANDLOCK_RESTRICT_SELF, "landlock_restrict_self"}, {unix.SYS_MEMFD_SECRET, "memfd_secret"},
+		{unix.SYS_PROCESS_MRELEASE, "process_mrelease"}, {unix.SYS_FUTEX_WAITV, "futex_waitv"},
+		{unix.SYS_SET_MEMPOLICY_HOME_NODE, "set_mempolicy_home_node"}, {unix.SYS_CACHESTAT, "cachestat"},
+		{unix.SYS_FCHMODAT2, "fchmodat2"}, {unix.SYS_MAP_SHADOW_STACK, "map_shadow_stack"},
+		{unix.SYS_FUTEX_WAKE, "futex_wake"}, {unix.SYS_FUTEX_WAIT, "futex_wait"}, {unix.SYS_FUTEX_REQUEUE, "futex_requeue"},
+		{unix.SYS_STATMOUNT, "statmount"}, {unix.SYS_LISTMOUNT, "listmount"},
+		{unix.SYS_LSM_GET_SELF_ATTR, "lsm_get_self_attr"}, {unix.SYS_LSM_SET_SELF_ATTR, "lsm_set_self_attr"},
+		{unix.SYS_LSM_LIST_MODULES, "lsm_list_modules"}, {unix.SYS_MSEAL, "mseal"},
+		{unix.SYS_SETXATTRAT, "setxattrat"}, {unix.SYS_GETXATTRAT, "getxattrat"},
+		{unix.SYS_LISTXATTRAT, "listxattrat"}, {unix.SYS_REMOVEXATTRAT, "removexattrat"},
+		{unix.SYS_OPEN_TREE_ATTR, "open_tree_attr"}, {unix.SYS_FILE_GETATTR, "file_getattr"},
+		{unix.SYS_FILE_SETATTR, "file_setattr"}, // Linux 6.17; 6.18 added none
+	} {
+		if got, ok := unifiedNumber(c.name); !ok || got != int32(c.nr) {
+			t.Errorf("%s: table %d (%v), x/sys %d", c.name, got, ok, c.nr)
+		}
+		if got, ok := unifiedName(int32(c.nr)); !ok || got != c.name {
+			t.Errorf("%d: table %q, x/sys %s", c.nr, got, c.name)
+		}
+	}
+	if n := lastUnified - firstUnified + 1; n != 46 {
+		t.Errorf("the table has %d calls, the list above 46", n)
+	}
+	for _, a := range []libseccomp.ScmpArch{libseccomp.ArchAMD64, libseccomp.ArchX86, libseccomp.ArchX32,
+		libseccomp.ArchARM64, libseccomp.ArchARM, libseccomp.ArchRISCV64, libseccomp.ArchPPC64LE, libseccomp.ArchS390X} {
+		for nr := int32(firstUnified); nr <= lastUnified; nr++ {
+			name, _ := unifiedName(nr)
+			got, err := libseccomp.GetSyscallFromNameByArch(name, a)
+			if err != nil || got < 0 {
+				continue // newer than this libseccomp (what the table is for), or not a call of this ABI
+			}
+			want := nr
+			if a == libseccomp.ArchX32 {
+				want |= x32Bit
+			}
+			if int32(got) != want {
+				t.Errorf("%s on %v: libseccomp %d, the table %d", name, a, got, want)
+			}
+		}
+	}
+}
+
+// A profile's rule for a call libseccomp does not know by name holds on
+// every ABI the profile lets through; a name neither libseccomp nor sbx
+// knows is skipped; what sbx cannot decide by number is refused.
+func TestUnknownToLibseccomp(t *testing.T) {
+	if _, err := libseccomp.GetSyscallFromName("file_getattr"); err == nil {
+		t.Skip("skipped: this libseccomp knows file_getattr")
+	}
+	arches := `"SCMP_ARCH_AARCH64","SCMP_ARCH_ARM"`
+	if runtime.GOARCH == "amd64" {
+		arches = `"SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32"`
+	}
+	profile := func(rules string) policy.Seccomp {
+		return policy.Seccomp{Mode: policy.SeccompProfile, Path: "p.json", JSON: `{"defaultAction":"SCMP_ACT_ERRNO","architectures":[` + arches + `],
+			"syscalls":[{"names":["read","write","execve","exit_group"],"action":"SCMP_ACT_ALLOW"}` + rules + `]}`}
+	}
+	f, err := buildFilter(profile(`,{"names":["file_getattr","no_such_call"],"action":"SCMP_ACT_ALLOW"},
+		{"names":["mseal"],"action":"SCMP_ACT_ERRNO","errnoRet":13}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	abis := []seccompData{{Arch: auditArches[runtime.GOARCH]}}
+	if runtime.GOARCH == "amd64" {
+		abis = append(abis, seccompData{Arch: unix.AUDIT_ARCH_I386}, seccompData{Arch: unix.AUDIT_ARCH_X86_64, NR: x32Bit})
+	} else if runtime.GOARCH == "arm64" {
+		abis = append(abis, seccompData{Arch: unix.AUDIT_ARCH_ARM})
+	}
+	for _, abi := range abis {
+		for _, c := range []struct {
+			nr   int32
+			want uint32
+		}{{468, allow}, {462, errnoRet(unix.EACCES)}, {467, errnoRet(unix.EPERM)}} {
+			d := abi
+			d.NR |= c.nr
+			if got, err := runBPF(f.prog, &d); err != nil || got != c.want {
+				t.Errorf("arch %#x call %#x: %#x %v, want %#x", d.Arch, d.NR, got, err, c.want)
+			}
+		}
+	}
+	if name, known := f.syscallName(462, auditArches[runtime.GOARCH]); name != "mseal" || !known {
+		t.Errorf("call 462 is named %q (%v), want mseal", name, known)
+	}
+	for _, bad := range []struct{ rules, says string }{
+		{`,{"names":["mseal"],"action":"SCMP_ACT_ALLOW","args":[{"index":2,"value":0,"op":"SCMP_CMP_EQ"}]}`, "mseal: argument checks"},
+		{`,{"names":["mseal"],"action":"SCMP_ACT_ALLOW"},{"names":["mseal"],"action":"SCMP_ACT_KILL"}`, "mseal: two rules"},
+	} {
+		if _, err := buildFilter(profile(bad.rules)); err == nil || !strings.Contains(err.Error(), bad.says) {
+			t.Errorf("%s: error %v, want %q", bad.rules, err, bad.says)
 		}
 	}
 }

@@ -401,6 +401,22 @@ func rawCall(name string) (known bool, err error) {
 		err = unix.FinitModule(-1, "", 0)
 	case "delete_module":
 		err = unix.DeleteModule("sbx_no_such_module", 0)
+	case "mseal": // an empty range: nothing is sealed (Linux 6.10)
+		_, _, e := unix.Syscall(unix.SYS_MSEAL, 0, 0, 0)
+		err = errnoErr(e)
+	case "statmount": // no request: EFAULT (Linux 6.8)
+		_, _, e := unix.Syscall6(unix.SYS_STATMOUNT, 0, 0, 0, 0, 0, 0)
+		err = errnoErr(e)
+	case "listmount": // no request: EFAULT (Linux 6.8)
+		_, _, e := unix.Syscall6(unix.SYS_LISTMOUNT, 0, 0, 0, 0, 0, 0)
+		err = errnoErr(e)
+	case "getxattrat": // no struct xattr_args: EINVAL (Linux 6.13)
+		_, _, e := unix.Syscall6(unix.SYS_GETXATTRAT, atFDCWD, str("/"), 0, str("user.sbx"), 0, 0)
+		err = errnoErr(e)
+	case "lsm_list_modules": // a size of 0: E2BIG (Linux 6.8)
+		var size uint32
+		_, _, e := unix.Syscall(unix.SYS_LSM_LIST_MODULES, 0, uintptr(unsafe.Pointer(&size)), 0)
+		err = errnoErr(e)
 	case "open_by_handle_at": // a made-up handle (8 bytes, type 1) below the cwd's mount
 		var handle [16]byte
 		handle[0], handle[4] = 8, 1
