@@ -271,3 +271,23 @@ func numberedCalls(abis []numberedABI, calls []numberedCall) []insn {
 	}
 	return prog
 }
+
+// newerCalls answers ret to the calls of the ABI audit numbered above
+// last, the highest the filter's author could name: calls newer than the
+// filter, to which an allowlist's EPERM would be a refusal where ENOSYS
+// says "not on this kernel", and lets a program fall back as it does on
+// an older kernel (runc's -ENOSYS stub, libcontainer/seccomp/patchbpf,
+// whose bound is the highest call its profile names; sbx's is the
+// highest it knows, so that every call it knows keeps the profile's
+// answer). Numbers from 1<<30 on fall through: on x86_64 they are x32's,
+// which the filter kills, and no architecture's table reaches them.
+func newerCalls(audit, last, ret uint32) []insn {
+	return []insn{
+		{Code: bpfLD | bpfW | bpfABS, K: 4},
+		{Code: bpfJMP | bpfJEQ | bpfK, Jt: 0, Jf: 4, K: audit},
+		{Code: bpfLD | bpfW | bpfABS, K: 0},
+		{Code: bpfJMP | bpfJGE | bpfK, Jt: 2, Jf: 0, K: x32Bit},
+		{Code: bpfJMP | bpfJGT | bpfK, Jt: 0, Jf: 1, K: last},
+		{Code: bpfRET | bpfK, K: ret},
+	}
+}

@@ -270,13 +270,15 @@ func compileFilter(sp *specs.LinuxSeccomp, notify bool) (*filter, error) {
 // compile turns an OCI filter into a BPF program for arch (whose
 // AUDIT_ARCH is audit), the terminal guard first. With notify, every
 // refusal (an errno, a trap or a trace) becomes a notification; kills
-// stay kills.
+// stay kills. Where the default action is an errno, a call of arch
+// numbered above every one sbx can name answers ENOSYS instead (see
+// newerCalls); a kill, a trap or an allow stays the default for it.
 func compile(sp *specs.LinuxSeccomp, arch libseccomp.ScmpArch, audit uint32, notify bool) ([]insn, error) {
-	ret, err := errnoData("defaultErrnoRet", sp.DefaultErrnoRet)
+	defRet, err := errnoData("defaultErrnoRet", sp.DefaultErrnoRet)
 	if err != nil {
 		return nil, err
 	}
-	def, err := action(sp.DefaultAction, ret, notify)
+	def, err := action(sp.DefaultAction, defRet, notify)
 	if err != nil {
 		return nil, fmt.Errorf("defaultAction: %w", err)
 	}
@@ -396,12 +398,34 @@ func compile(sp *specs.LinuxSeccomp, arch libseccomp.ScmpArch, audit uint32, not
 	if notify {
 		deny = unix.SECCOMP_RET_USER_NOTIF
 	}
-	prog := append(terminalGuard(guards, deny), numberedCalls(abis, numbered.calls())...)
+	prog := terminalGuard(guards, deny)
+	if sp.DefaultAction == specs.ActErrno && defRet != int16(unix.ENOSYS) {
+		enosys := uint32(unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS))
+		if notify {
+			enosys = unix.SECCOMP_RET_USER_NOTIF
+		}
+		prog = append(prog, newerCalls(audit, uint32(lastKnown(arch)), enosys)...)
+	}
+	prog = append(prog, numberedCalls(abis, numbered.calls())...)
 	prog = append(prog, body...)
 	if len(prog) > 4096 {
 		return nil, fmt.Errorf("the filter has %d instructions, more than the kernel's 4096", len(prog))
 	}
 	return prog, nil
+}
+
+// lastKnown is the highest call number of arch that sbx can name: the
+// table's last, or libseccomp's where it is newer. The table has no
+// holes, so the first number past it that libseccomp cannot name ends
+// libseccomp's too.
+func lastKnown(arch libseccomp.ScmpArch) int32 {
+	last := lastUnified
+	for {
+		if _, err := libseccomp.ScmpSyscall(last + 1).GetNameByArch(arch); err != nil {
+			return last
+		}
+		last++
+	}
 }
 
 // exportBPF is the filter's program (seccomp_export_bpf_mem needs

@@ -155,6 +155,14 @@ func TestDefaultFilterARM64(t *testing.T) {
 	if got != killProc {
 		t.Errorf("AArch32 getpid: %#x, want kill", got)
 	}
+	// A number past every call sbx knows: ENOSYS (TestNewerCallsENOSYS), on arm64 only.
+	newer := int32(lastKnown(libseccomp.ArchARM64) + 1)
+	if got, _ := runBPF(prog, &seccompData{NR: newer, Arch: unix.AUDIT_ARCH_AARCH64}); got != errnoRet(unix.ENOSYS) {
+		t.Errorf("arm64 call %d: %#x, want ENOSYS", newer, got)
+	}
+	if got, _ := runBPF(prog, &seccompData{NR: newer, Arch: unix.AUDIT_ARCH_ARM}); got != killProc {
+		t.Errorf("AArch32 call %d: %#x, want kill", newer, got)
+	}
 }
 
 func TestNotifyFilter(t *testing.T) {
@@ -330,6 +338,64 @@ func TestUnknownToLibseccomp(t *testing.T) {
 	}
 }
 
+// A call numbered above every one sbx knows answers ENOSYS where the
+// default is an errno, on the native ABI, so that a program falls back as
+// on an older kernel; a call sbx knows keeps the profile's answer, x32's
+// numbers stay killed, and other defaults (kill, allow) stay as they are.
+func TestNewerCallsENOSYS(t *testing.T) {
+	enosys, eperm := errnoRet(unix.ENOSYS), errnoRet(unix.EPERM)
+	type decision struct {
+		d    seccompData
+		want uint32
+	}
+	decide := func(t *testing.T, name string, prog []insn, ds []decision) {
+		t.Helper()
+		for _, c := range ds {
+			if got, err := runBPF(prog, &c.d); err != nil || got != c.want {
+				t.Errorf("%s: arch %#x call %#x: %#x %v, want %#x", name, c.d.Arch, uint32(c.d.NR), got, err, c.want)
+			}
+		}
+	}
+	native := func(nr uint32, want uint32) decision {
+		return decision{seccompData{NR: int32(nr), Arch: auditArches[runtime.GOARCH]}, want}
+	}
+	f, err := buildFilter(policy.Seccomp{Mode: policy.SeccompDefault})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := uint32(lastKnown(f.arch))
+	ds := []decision{
+		native(uint32(lastUnified), eperm), // file_setattr: known, not in Docker's allowlist
+		native(last+1, enosys), native(999, enosys), native(x32Bit-1, enosys),
+	}
+	if runtime.GOARCH == "amd64" {
+		ds = append(ds, native(x32Bit|(last+1), killProc), native(x32Bit|999, killProc),
+			decision{seccompData{NR: int32(last + 1), Arch: unix.AUDIT_ARCH_I386}, killProc})
+	}
+	decide(t, "default", f.prog, ds)
+	nf, err := buildFilter(policy.Seccomp{Mode: policy.SeccompDefault, LogDenied: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decide(t, "--log-denied", nf.prog, []decision{native(999, notified)})
+	decide(t, "--log-denied's real filter", nf.real, []decision{native(999, enosys)})
+
+	// arm64's: TestDefaultFilterARM64.
+	profile := func(def string) []insn {
+		t.Helper()
+		f, err := buildFilter(policy.Seccomp{Mode: policy.SeccompProfile, Path: "p.json", JSON: `{` + def + `,
+			"syscalls":[{"names":["read","write","execve","exit_group"],"action":"SCMP_ACT_ALLOW"}]}`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.prog
+	}
+	decide(t, "errno default", profile(`"defaultAction":"SCMP_ACT_ERRNO"`), []decision{native(999, enosys), native(uint32(lastUnified), eperm)})
+	decide(t, "EACCES default", profile(`"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":13`), []decision{native(999, enosys), native(uint32(lastUnified), errnoRet(unix.EACCES))})
+	decide(t, "kill default", profile(`"defaultAction":"SCMP_ACT_KILL_PROCESS"`), []decision{native(999, killProc)})
+	decide(t, "allow default", profile(`"defaultAction":"SCMP_ACT_ALLOW"`), []decision{native(999, allow)})
+}
+
 // errnoRet is 16 bits in the filter, and libseccomp takes it below 4095:
 // a larger value would be another (65536 is 0, a success that does
 // nothing) or libseccomp's misleading EINVAL, so it is refused, naming
@@ -412,9 +478,13 @@ func sameDecisions(a, b []insn, audit uint32) string {
 			}
 		}
 	}
+	nrs := []int32{999, x32Bit - 1, -1 << 31, -1} // beyond every table, and x32's
+	for nr := int32(0); nr < 600; nr++ {
+		nrs = append(nrs, nr)
+	}
 	for _, arch := range []uint32{audit, unix.AUDIT_ARCH_I386, unix.AUDIT_ARCH_ARM} {
-		for nr := int32(0); nr < 600; nr++ {
-			for _, n := range []int32{nr, nr | 0x40000000} {
+		for _, nr := range nrs {
+			for _, n := range []int32{nr, nr | x32Bit} {
 				for pos := 0; pos < 6; pos++ {
 					for v := range vals {
 						d := &seccompData{NR: n, Arch: arch}

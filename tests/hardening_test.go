@@ -149,6 +149,38 @@ func TestSeccompNewerCalls(t *testing.T) {
 	})
 }
 
+// TestSeccompUnknownNumbers tries call numbers that no call sbx knows
+// has (470 is the first after Linux 6.18's): where the filter's default
+// is an errno they must answer ENOSYS, as a kernel without them does, so
+// that programs fall back, not the allowlist's EPERM; --log-denied
+// reports them. (The unit tests cover profiles with other defaults.)
+func TestSeccompUnknownNumbers(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		flags []string
+		want  string
+	}{
+		{"default", nil, "ENOSYS"},
+		{"--root", []string{"--root"}, "ENOSYS"},
+		{"--log-denied", []string{"--log-denied"}, "ENOSYS"},
+	} {
+		for _, nr := range []string{"470", "999"} {
+			t.Run(tc.name+" "+nr, func(t *testing.T) {
+				t.Parallel()
+				got, r := call(t, tc.flags, "sys", "nr="+nr)
+				if got != tc.want {
+					t.Errorf("call %s under %q: %s, want %s\n%s", nr, tc.flags, got, tc.want, r)
+				}
+				if slices.Contains(tc.flags, "--log-denied") && !hasDenied(r, "syscall "+nr) {
+					t.Errorf("call %s with --log-denied: no %q line\n%s", nr, "sbx: denied: syscall "+nr, r)
+				}
+			})
+		}
+	}
+}
+
 // TestSeccompAllows tries to break the calls the default filter must let
 // through, some of them neighbours of refused ones.
 func TestSeccompAllows(t *testing.T) {
