@@ -38,7 +38,8 @@ const nsFlags = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | un
 // mountAPI are the calls of the new mount API. They answer ENOSYS, not
 // EPERM, so that programs fall back to mount(2), which is refused
 // (flatpak's choice, after CVE-2021-41133 let them through a blocklist).
-var mountAPI = []string{"open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr"}
+// open_tree_attr (Linux 6.15) is open_tree with mount_setattr's attributes.
+var mountAPI = []string{"open_tree", "open_tree_attr", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr"}
 
 // auditArches are the AUDIT_ARCH values of the native architectures sbx
 // builds for; the terminal guard compares against it.

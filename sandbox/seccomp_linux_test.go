@@ -62,6 +62,7 @@ func defaultCalls() []call {
 		{name: "unshare", args: ns(unix.CLONE_FILES), want: allow},
 		{name: "clone3", want: errnoRet(unix.ENOSYS)},
 		{name: "open_tree", want: errnoRet(unix.ENOSYS)},
+		{name: "open_tree_attr", want: errnoRet(unix.ENOSYS)},
 		{name: "move_mount", want: errnoRet(unix.ENOSYS)},
 		{name: "fsopen", want: errnoRet(unix.ENOSYS)},
 		{name: "fsconfig", want: errnoRet(unix.ENOSYS)},
