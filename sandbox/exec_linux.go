@@ -32,6 +32,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -50,6 +51,10 @@ const (
 type reaper struct {
 	mu      sync.Mutex
 	waiting map[int]chan unix.WaitStatus
+	// sigsys, when set, is told of each child that SIGSYS killed, while
+	// it is a zombie still (its /proc entry readable), before it is
+	// reaped: --log-denied reports the filter's kills with it.
+	sigsys func(pid int)
 }
 
 // wait waits for children until pid has exited and returns its status;
@@ -62,8 +67,12 @@ func (r *reaper) wait(pid int, stopped func(unix.Signal)) unix.WaitStatus {
 		opts = unix.WUNTRACED
 	}
 	for {
+		next := -1
+		if r.sigsys != nil {
+			next = r.peek(opts)
+		}
 		var ws unix.WaitStatus
-		got, err := unix.Wait4(-1, &ws, opts, nil)
+		got, err := unix.Wait4(next, &ws, opts, nil)
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -83,6 +92,48 @@ func (r *reaper) wait(pid int, stopped func(unix.Signal)) unix.WaitStatus {
 		}
 		r.mu.Unlock()
 	}
+}
+
+// sigchld is the part of a siginfo_t that waitid(2) fills in, as the
+// 64-bit architectures sbx builds for lay it out.
+type sigchld struct {
+	Signo, Errno, Code int32
+	_                  int32
+	PID                int32
+	UID                uint32
+	Status             int32
+	_                  [100]byte
+}
+
+// CLD_KILLED and CLD_DUMPED, the codes of a child ended by a signal.
+const (
+	cldKilled = 2
+	cldDumped = 3
+)
+
+// peek blocks until a child can be reaped with opts, as Wait4 would, and
+// returns its pid without reaping it (waitid's WNOWAIT), having told
+// sigsys when SIGSYS killed it; -1 when no child is left.
+func (r *reaper) peek(opts int) int {
+	flags := unix.WEXITED | unix.WNOWAIT
+	if opts&unix.WUNTRACED != 0 {
+		flags |= unix.WSTOPPED
+	}
+	var si sigchld
+	for {
+		err := unix.Waitid(unix.P_ALL, 0, (*unix.Siginfo)(unsafe.Pointer(&si)), flags, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return -1 // ECHILD: Wait4 says so
+		}
+		break
+	}
+	if (si.Code == cldKilled || si.Code == cldDumped) && si.Status == int32(unix.SIGSYS) {
+		r.sigsys(int(si.PID))
+	}
+	return int(si.PID)
 }
 
 // start starts a command and registers its waiter before the wait loop

@@ -205,6 +205,9 @@ func initMain(fd int, unshare uintptr) int {
 		return fail("", err)
 	}
 	var r reaper
+	if flt != nil && flt.notify {
+		r.sigsys = reportKilled(ctl, p.Security.Seccomp.Mode)
+	}
 	<-guarding
 	pid, listener, err := startPayload(&p, sp, files, tty, flt)
 	if tty != nil {

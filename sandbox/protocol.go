@@ -25,7 +25,8 @@ import (
 //	init → launcher   msgError      setup failed (a StageError)
 //	init → launcher   msgExecFailed the payload could not be executed
 //	init → launcher   msgExited     the payload ended (code or signal)
-//	init → launcher   msgDenied     the filter refused a call (--log-denied)
+//	init → launcher   msgDenied     the filter refused a call, or killed a
+//	                                process init reaped (--log-denied)
 //
 // EOF from the launcher tells init that sbx is gone: it exits, and the
 // kernel kills everything in its pid namespace.

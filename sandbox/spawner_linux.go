@@ -208,15 +208,49 @@ func serveDenied(listener *os.File, f *filter, ctl *conn) {
 			ctl.send(message{Type: msgDenied, Text: "further refusals not shown"})
 		case n <= maxDeniedLines:
 			total++
-			comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", req.PID))
 			ctl.send(message{Type: msgDenied, Text: fmt.Sprintf("%s by %s (pid %d): %s",
-				name, policy.Printable(strings.TrimSpace(string(comm))), req.PID, unix.ErrnoName(errno))})
+				name, procName(int(req.PID)), req.PID, unix.ErrnoName(errno))})
 		case n == maxDeniedLines+1:
 			total++
 			ctl.send(message{Type: msgDenied, Text: fmt.Sprintf("%s: further refusals not shown", name)})
 		}
 		resp := seccompNotifResp{ID: req.ID, Error: -int32(errno)}
 		unix.Syscall(unix.SYS_IOCTL, fd, unix.SECCOMP_IOCTL_NOTIF_SEND, uintptr(unsafe.Pointer(&resp)))
+	}
+}
+
+// procName is process pid's name, made printable ("" once it is gone).
+func procName(pid int) string {
+	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return policy.Printable(strings.TrimSpace(string(comm)))
+}
+
+// reportKilled is --log-denied's report of a process that SIGSYS killed
+// (reaper.sigsys): a call the filter kills (every call of a foreign ABI)
+// ends its caller before any notification, so PID 1 tells it from the
+// zombie instead. A process whose parent in the sandbox still lives is
+// reaped by that parent, and not seen. mode is the filter's
+// (policy.Seccomp.Mode); after maxDeniedLines, one line says the rest
+// are not shown.
+func reportKilled(ctl *conn, mode string) func(pid int) {
+	why := "the filter kills every system call of a foreign ABI"
+	switch {
+	case mode != policy.SeccompDefault:
+		why = "the profile's filter kills or traps a system call (or any of an ABI it does not name)"
+	case runtime.GOARCH == "amd64":
+		why += " (i386 through int $0x80, x32)"
+	case runtime.GOARCH == "arm64":
+		why += " (AArch32)"
+	}
+	n := 0
+	return func(pid int) {
+		n++
+		switch {
+		case n <= maxDeniedLines:
+			ctl.send(message{Type: msgDenied, Text: fmt.Sprintf("%s (pid %d) was killed by SIGSYS: %s", procName(pid), pid, why)})
+		case n == maxDeniedLines+1:
+			ctl.send(message{Type: msgDenied, Text: "killed by SIGSYS: further ones not shown"})
+		}
 	}
 }
 
