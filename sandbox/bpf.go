@@ -247,10 +247,12 @@ type numberedABI struct{ audit, bit uint32 }
 // numberedCall is a call a filter decides by its number: nr answers ret.
 type numberedCall struct{ nr, ret uint32 }
 
-// numberedCalls answers each of calls with its action, on every ABI of
-// abis; other calls fall through to the program that follows. A block per
-// ABI jumps over its calls with 8 bits: 127 calls at most (the table of
-// calls libseccomp may not know has fewer).
+// numberedCalls answers each of calls (in the order of their numbers)
+// with its action, on every ABI of abis; other calls fall through to the
+// program that follows. A call numbered below the first leaves the block
+// after one compare of its number: most calls are older than the table.
+// A block per ABI jumps over its calls with 8 bits: 126 calls at most
+// (the table of calls libseccomp may not know has fewer).
 func numberedCalls(abis []numberedABI, calls []numberedCall) []insn {
 	if len(calls) == 0 {
 		return nil
@@ -259,8 +261,9 @@ func numberedCalls(abis []numberedABI, calls []numberedCall) []insn {
 	for _, a := range abis {
 		prog = append(prog,
 			insn{Code: bpfLD | bpfW | bpfABS, K: 4},
-			insn{Code: bpfJMP | bpfJEQ | bpfK, Jt: 0, Jf: uint8(1 + 2*len(calls)), K: a.audit},
+			insn{Code: bpfJMP | bpfJEQ | bpfK, Jt: 0, Jf: uint8(2 + 2*len(calls)), K: a.audit},
 			insn{Code: bpfLD | bpfW | bpfABS, K: 0},
+			insn{Code: bpfJMP | bpfJGE | bpfK, Jt: 0, Jf: uint8(2 * len(calls)), K: calls[0].nr | a.bit},
 		)
 		for _, c := range calls {
 			prog = append(prog,

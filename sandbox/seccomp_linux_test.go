@@ -318,7 +318,7 @@ func TestUnknownToLibseccomp(t *testing.T) {
 		for _, c := range []struct {
 			nr   int32
 			want uint32
-		}{{468, allow}, {462, errnoRet(unix.EACCES)}, {467, errnoRet(unix.EPERM)}} {
+		}{{468, allow}, {462, errnoRet(unix.EACCES)}, {467, errnoRet(unix.EPERM)}, {400, errnoRet(unix.EPERM)}} {
 			d := abi
 			d.NR |= c.nr
 			if got, err := runBPF(f.prog, &d); err != nil || got != c.want {
