@@ -421,12 +421,13 @@ func compile(sp *specs.LinuxSeccomp, arch libseccomp.ScmpArch, audit uint32, not
 // libseccomp's too.
 func lastKnown(arch libseccomp.ScmpArch) int32 {
 	last := lastUnified
-	for {
+	for last+1 < x32Bit {
 		if _, err := libseccomp.ScmpSyscall(last + 1).GetNameByArch(arch); err != nil {
-			return last
+			break
 		}
 		last++
 	}
+	return last
 }
 
 // exportBPF is the filter's program (seccomp_export_bpf_mem needs
