@@ -644,65 +644,329 @@ func syncAnswers(fd int, out *os.File) {
 	}
 }
 
-// answerFilter drops from a byte stream the escape sequences that make a
-// terminal answer: CSI sequences ending in n (status, cursor position),
-// c (device attributes), t (window reports), x (terminal parameters)
-// and q with an intermediate (DECRQM and the like), and every DCS, OSC,
-// APC, PM and SOS string (requests among them: DECRQSS, XTGETTCAP, color
-// queries). It keeps its place across calls.
+// answerFilter is the payload's output on its way to the caller's
+// terminal where no answer can go back to the payload (sbx in the
+// background, or stdin redirected): drop keeps back what would make the
+// terminal answer, since the answer would be typed into the caller's
+// shell. It follows the stream as the terminal's parser does
+// (vt100.net/emu/dec_ansi_parser: DEC's terminals, and xterm and tmux
+// after them), so as to split it where the terminal does:
+//   - ESC, CAN and SUB end any sequence, wherever they come; ESC starts
+//     a new one;
+//   - the C1 controls start what their ESC forms start (CSI 0x9b, DCS
+//     0x90, OSC 0x9d, SOS 0x98, PM 0x9e, APC 0x9f): as raw bytes for a
+//     terminal not in UTF-8 mode, UTF-8-encoded (C2 9B is U+009B) for
+//     one that is. A byte of a valid UTF-8 character is text (ś is C5 9B);
+//   - a C0 control inside a sequence takes effect there and leaves the
+//     sequence open.
+//
+// drop keeps, of all that, a list of what is known to be harmless: text,
+// escape sequences but DECID, ST and a change of character coding, and
+// the control sequences that draw (colours, cursor movement, erasing,
+// scrolling, modes but those that make the terminal report). Every DCS,
+// OSC, SOS, PM and APC string goes (requests among them: DECRQSS,
+// XTGETTCAP, colour queries), and so do ENQ (the answerback) and the
+// other C1 controls (0x9a is DECID). A sequence is held back until its
+// end, so that the terminal never gets the start of one that is then
+// dropped. The filter keeps its place across calls, inside a UTF-8
+// character too.
 type answerFilter struct {
-	state int    // 0 text, 1 after ESC, 2 in CSI, 3 in a string, 4 ESC in a string
-	seq   []byte // the CSI sequence so far
+	state int    // the terminal's parser: afGround, afEsc, ...
+	seq   []byte // the sequence so far, from its introducer (ESC, 9B, or C2 9B)
+	intro int    // the introducer's length in seq
+	long  bool   // the sequence outgrew maxSeq: it goes, at its end
+	u8    [4]byte
+	u8n   int // the bytes of a UTF-8 character not complete yet, in u8
 }
 
-func (f *answerFilter) reset() { f.state, f.seq = 0, nil }
+const (
+	afGround = iota
+	afEsc    // after ESC, with its intermediate bytes
+	afCSI    // a control sequence: parameter and intermediate bytes
+	afString // a DCS, SOS, PM or APC string, dropped up to its end
+	afOSC    // an OSC string, which BEL ends too
+)
 
+const (
+	enq = 0x05
+	bel = 0x07
+	can = 0x18
+	sub = 0x1a
+	esc = 0x1b
+	// maxSeq bounds a sequence held back (SGR with two direct colours
+	// is about 40 bytes).
+	maxSeq = 256
+)
+
+// drop filters b, whose answers nothing inside would read.
 func (f *answerFilter) drop(b []byte) []byte {
 	out := make([]byte, 0, len(b))
 	for _, c := range b {
-		switch f.state {
-		case 0:
-			if c == 0x1b {
-				f.state = 1
-				continue
+		out = f.byte(out, c)
+	}
+	return out
+}
+
+func (f *answerFilter) reset() { f.state, f.seq, f.u8n = afGround, f.seq[:0], 0 }
+
+// byte takes c through a UTF-8 decoder first, as a terminal in UTF-8
+// mode does; bytes that make no valid character go on one by one, as
+// they are for a terminal that is not.
+func (f *answerFilter) byte(out []byte, c byte) []byte {
+	if f.u8n > 0 {
+		lead := f.u8[0]
+		lo, hi := byte(0x80), byte(0xbf)
+		if f.u8n == 1 { // the second byte's range: no overlong form, no surrogate, nothing above U+10FFFF
+			switch lead {
+			case 0xe0:
+				lo = 0xa0
+			case 0xed:
+				hi = 0x9f
+			case 0xf0:
+				lo = 0x90
+			case 0xf4:
+				hi = 0x8f
 			}
-			out = append(out, c)
-		case 1:
-			switch c {
-			case '[':
-				f.state, f.seq = 2, []byte{0x1b, '['}
-			case 'P', ']', '_', '^', 'X':
-				f.state = 3
-			default:
-				f.state = 0
-				out = append(out, 0x1b, c)
+		}
+		if c >= lo && c <= hi {
+			f.u8[f.u8n] = c
+			f.u8n++
+			size := 2
+			if lead >= 0xf0 {
+				size = 4
+			} else if lead >= 0xe0 {
+				size = 3
 			}
-		case 2:
-			f.seq = append(f.seq, c)
-			if c >= 0x40 && c <= 0x7e { // the final byte
-				f.state = 0
-				switch c {
-				case 'n', 'c', 't', 'x', 'q', 'p':
-				default:
-					out = append(out, f.seq...)
-				}
-				f.seq = nil
-			} else if len(f.seq) > 64 {
-				f.state, f.seq = 0, nil // not a sequence a terminal would take
+			if f.u8n < size {
+				return out
 			}
-		case 3:
-			switch c {
-			case 0x07:
-				f.state = 0 // BEL ends an OSC
-			case 0x1b:
-				f.state = 4
+			ch := f.u8[:f.u8n]
+			f.u8n = 0
+			if lead == 0xc2 && ch[1] < 0xa0 {
+				return f.c1(out, ch[1], true)
 			}
-		case 4:
-			f.state = 3
-			if c == '\\' {
-				f.state = 0 // ST
+			return f.text(out, ch)
+		}
+		// No valid character: each byte is what it is alone.
+		bad := f.u8
+		n := f.u8n
+		f.u8n = 0
+		out = f.text(out, bad[:1])
+		for _, b := range bad[1:n] {
+			out = f.raw(out, b)
+		}
+	}
+	switch {
+	case c < 0x80:
+		return f.ascii(out, c)
+	case c >= 0xc2 && c <= 0xf4:
+		f.u8[0], f.u8n = c, 1
+		return out
+	}
+	return f.raw(out, c)
+}
+
+// raw is a byte 0x80 to 0xff that is no part of a UTF-8 character.
+func (f *answerFilter) raw(out []byte, c byte) []byte {
+	if c < 0xa0 {
+		return f.c1(out, c, false)
+	}
+	return f.text(out, []byte{c})
+}
+
+func (f *answerFilter) ascii(out []byte, c byte) []byte {
+	switch c {
+	case esc:
+		f.state, f.seq, f.intro, f.long = afEsc, append(f.seq[:0], esc), 1, false
+		return out
+	case can, sub: // they end any sequence, and take effect (SUB may show a glyph)
+		f.state, f.seq = afGround, f.seq[:0]
+		return append(out, c)
+	}
+	switch f.state {
+	case afGround:
+		if c == enq {
+			return out
+		}
+		return append(out, c)
+	case afEsc, afCSI:
+		// Inside a sequence a C0 control takes effect, DEL is nothing,
+		// and the sequence goes on: intermediate bytes after ESC,
+		// parameter and intermediate bytes in a control sequence.
+		last := byte(0x2f)
+		if f.state == afCSI {
+			last = 0x3f
+		}
+		switch {
+		case c < 0x20:
+			return execute(out, c)
+		case c == 0x7f:
+			return out
+		case c <= last:
+			if len(f.seq) >= maxSeq {
+				f.long = true
+			} else {
+				f.seq = append(f.seq, c)
 			}
+			return out
+		}
+		if f.state == afEsc {
+			return f.escFinal(out, c)
+		}
+		if !f.long && keepCSI(f.seq[f.intro:], c) {
+			out = append(append(out, f.seq...), c)
+		}
+		f.state, f.seq = afGround, f.seq[:0]
+		return out
+	case afOSC:
+		if c == bel {
+			f.state = afGround
 		}
 	}
 	return out
+}
+
+// escFinal is the byte that ends an escape sequence, or makes it the
+// start of a control sequence or a string.
+func (f *answerFilter) escFinal(out []byte, c byte) []byte {
+	if len(f.seq) == 1 {
+		switch c {
+		case '[':
+			f.state, f.seq, f.intro = afCSI, append(f.seq, c), 2
+			return out
+		case ']':
+			f.state, f.seq = afOSC, f.seq[:0]
+			return out
+		case 'P', 'X', '^', '_':
+			f.state, f.seq = afString, f.seq[:0]
+			return out
+		}
+	}
+	f.seq = append(f.seq, c)
+	if !f.long && keepESC(f.seq) {
+		out = append(out, f.seq...)
+	}
+	f.state, f.seq = afGround, f.seq[:0]
+	return out
+}
+
+// execute is a C0 control inside an escape or control sequence: the
+// terminal acts on it and goes on with the sequence, which is no
+// different from its coming before the sequence.
+func execute(out []byte, c byte) []byte {
+	if c == enq {
+		return out
+	}
+	return append(out, c)
+}
+
+// c1 is a C1 control, from one byte or (utf) two.
+func (f *answerFilter) c1(out []byte, code byte, utf bool) []byte {
+	f.state, f.seq = afGround, f.seq[:0]
+	switch code {
+	case 0x9b:
+		if utf {
+			f.seq = append(f.seq, 0xc2)
+		}
+		f.state, f.seq, f.long = afCSI, append(f.seq, code), false
+		f.intro = len(f.seq)
+	case 0x9d:
+		f.state = afOSC
+	case 0x90, 0x98, 0x9e, 0x9f:
+		f.state = afString
+	}
+	// The others go: none draws, and 0x9a is DECID.
+	return out
+}
+
+// text is a printable character: a valid UTF-8 one, or a byte 0xa0 to
+// 0xff of none.
+func (f *answerFilter) text(out, ch []byte) []byte {
+	switch f.state {
+	case afGround:
+		return append(out, ch...)
+	case afEsc, afCSI:
+		// A terminal that is not in UTF-8 mode reads 0xa0-0xff as
+		// 0x20-0x7f there, one that is may not: drop the sequence; the
+		// character is text.
+		f.state, f.seq = afGround, f.seq[:0]
+		return append(out, ch...)
+	}
+	return out
+}
+
+// keepESC tells whether an escape sequence (ESC, intermediates, final)
+// is harmless.
+func keepESC(seq []byte) bool {
+	inter, final := seq[1:len(seq)-1], seq[len(seq)-1]
+	if bytes.IndexByte(inter, '%') >= 0 {
+		return false // DOCS: another character coding, which the filter would misread
+	}
+	return len(inter) > 0 || final != 'Z' && final != '\\' // DECID answers; a lone ST ends nothing
+}
+
+// keepCSI tells whether a control sequence, of parameter and
+// intermediate bytes body and final byte final, is one that draws.
+func keepCSI(body []byte, final byte) bool {
+	var prefix byte
+	if len(body) > 0 && body[0] >= '<' && body[0] <= '?' {
+		prefix, body = body[0], body[1:]
+	}
+	i := 0
+	for i < len(body) && body[i] >= '0' && body[i] <= ';' {
+		i++
+	}
+	params, inter := body[:i], body[i:]
+	if bytes.IndexFunc(inter, func(r rune) bool { return r >= 0x30 }) >= 0 {
+		return false // a terminal ignores it (DEC: csi_ignore), or does not
+	}
+	if final != 'm' && bytes.IndexByte(params, ':') >= 0 {
+		return false // sub-parameters: SGR's only
+	}
+	switch {
+	case prefix == 0 && len(inter) == 0:
+		switch final {
+		case '@', 'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'P', 'S', 'X', 'Z',
+			'`', 'a', 'b', 'd', 'e', 'f', 'g', 'm', 'r', 's', 'u':
+			return true
+		case 'T': // SD; with more parameters, xterm's highlight mouse tracking, which reports
+			return bytes.IndexByte(params, ';') < 0
+		case 'h', 'l': // IRM only: others lock the keyboard (KAM) or echo typed keys (SRM)
+			return eachMode(params, func(m int) bool { return m == 4 })
+		}
+	case prefix == '?' && len(inter) == 0:
+		switch final {
+		case 'J', 'K':
+			return true
+		case 'h':
+			return eachMode(params, func(m int) bool { return !reportModes[m] })
+		case 'l': // DECANM: a VT52 terminal parses otherwise
+			return eachMode(params, func(m int) bool { return m != 2 })
+		}
+	case prefix == 0 && string(inter) == " ":
+		return final == 'q' // DECSCUSR, the cursor's shape
+	case prefix == 0 && string(inter) == "!":
+		return final == 'p' // DECSTR, a soft reset
+	}
+	return false
+}
+
+// reportModes are the DEC private modes that make a terminal send
+// reports of its own: mouse tracking, focus events, in-band resize.
+var reportModes = map[int]bool{9: true, 1000: true, 1001: true, 1002: true, 1003: true, 1004: true, 2048: true}
+
+// eachMode tells whether ok holds for every mode number in params.
+func eachMode(params []byte, ok func(int) bool) bool {
+	for _, p := range bytes.Split(params, []byte{';'}) {
+		m := 0
+		for _, d := range p {
+			if m < 1e6 {
+				m = m*10 + int(d-'0')
+			}
+		}
+		if !ok(m) {
+			return false
+		}
+	}
+	return true
 }
