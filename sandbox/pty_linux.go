@@ -221,9 +221,10 @@ type terminal struct {
 	raw     bool // the caller's terminal is raw, by us
 	held    bool // sbx is stopping: the terminal is the shell's
 	ended   bool
-	// sawEsc: the payload wrote an escape sequence (it may have asked
-	// the terminal a question, whose answer must not reach the shell).
-	sawEsc atomic.Bool
+	// asked: the payload wrote an escape sequence, a C1 control or ENQ
+	// (it may have asked the terminal a question, whose answer must not
+	// reach the shell).
+	asked atomic.Bool
 	// filter drops, while sbx is in the background, the sequences that
 	// make a terminal answer (outside the foreground the answer would
 	// be typed into the shell).
@@ -545,10 +546,10 @@ func (t *terminal) output() {
 			if !t.plan.Stdin || !foreground(t.fd) {
 				out = t.filter.drop(out)
 			} else {
-				t.filter.reset()
+				out = t.filter.pass(out)
 			}
-			if bytes.IndexByte(out, 0x1b) >= 0 {
-				t.sawEsc.Store(true)
+			if t.filter.asked {
+				t.asked.Store(true)
 			}
 			t.out.Write(out)
 		}
@@ -594,7 +595,7 @@ func (t *terminal) close() {
 	t.mu.Lock()
 	t.ended = true
 	if t.raw && foreground(0) {
-		if t.sawEsc.Load() {
+		if t.asked.Load() {
 			syncAnswers(0, t.out)
 		}
 		unix.IoctlSetTermios(0, unix.TCSETSF, &t.saved)
@@ -645,12 +646,13 @@ func syncAnswers(fd int, out *os.File) {
 }
 
 // answerFilter is the payload's output on its way to the caller's
-// terminal where no answer can go back to the payload (sbx in the
-// background, or stdin redirected): drop keeps back what would make the
+// terminal. Where no answer can go back to the payload (sbx in the
+// background, or stdin redirected), drop keeps back what would make the
 // terminal answer, since the answer would be typed into the caller's
-// shell. It follows the stream as the terminal's parser does
-// (vt100.net/emu/dec_ansi_parser: DEC's terminals, and xterm and tmux
-// after them), so as to split it where the terminal does:
+// shell; elsewhere pass gives every byte on. Both follow the stream as
+// the terminal's parser does (vt100.net/emu/dec_ansi_parser: DEC's
+// terminals, and xterm and tmux after them), so as to split it where the
+// terminal does:
 //   - ESC, CAN and SUB end any sequence, wherever they come; ESC starts
 //     a new one;
 //   - the C1 controls start what their ESC forms start (CSI 0x9b, DCS
@@ -676,7 +678,13 @@ type answerFilter struct {
 	intro int    // the introducer's length in seq
 	long  bool   // the sequence outgrew maxSeq: it goes, at its end
 	u8    [4]byte
-	u8n   int // the bytes of a UTF-8 character not complete yet, in u8
+	u8n   int    // the bytes of a UTF-8 character not complete yet, in u8
+	junk  []byte // what drop would give out during pass, thrown away
+	// passed: the last call was pass, which held nothing back.
+	passed bool
+	// asked: an ESC, a C1 control or ENQ came, in either mode: the
+	// terminal may have been asked something.
+	asked bool
 }
 
 const (
@@ -700,14 +708,39 @@ const (
 
 // drop filters b, whose answers nothing inside would read.
 func (f *answerFilter) drop(b []byte) []byte {
-	out := make([]byte, 0, len(b))
+	out := make([]byte, 0, len(b)+1)
+	if f.passed {
+		// pass may have given the terminal the start of a sequence (or
+		// of a character): CAN ends it, and what follows is text to
+		// both. Always: terminals differ on where some malformed
+		// sequences end (xterm ends one at a character above U+00FF,
+		// others skip it), and in ground CAN does nothing. (tmux takes
+		// CAN as data inside a DCS string, not as its end.)
+		f.passed = false
+		out = append(out, can)
+		f.state, f.seq, f.u8n = afGround, f.seq[:0], 0
+	}
 	for _, c := range b {
 		out = f.byte(out, c)
 	}
 	return out
 }
 
-func (f *answerFilter) reset() { f.state, f.seq, f.u8n = afGround, f.seq[:0], 0 }
+// pass gives b on as it is (sbx in the foreground, relaying input: the
+// terminal's answers go to the payload), after what drop was holding
+// back, and follows where the terminal's parser is.
+func (f *answerFilter) pass(b []byte) []byte {
+	var out []byte
+	if !f.passed {
+		out = append(append(out, f.seq...), f.u8[:f.u8n]...)
+		f.passed = true
+	}
+	out = append(out, b...)
+	for _, c := range b {
+		f.junk = f.byte(f.junk[:0], c)
+	}
+	return out
+}
 
 // byte takes c through a UTF-8 decoder first, as a terminal in UTF-8
 // mode does; bytes that make no valid character go on one by one, as
@@ -777,11 +810,14 @@ func (f *answerFilter) raw(out []byte, c byte) []byte {
 func (f *answerFilter) ascii(out []byte, c byte) []byte {
 	switch c {
 	case esc:
+		f.asked = true
 		f.state, f.seq, f.intro, f.long = afEsc, append(f.seq[:0], esc), 1, false
 		return out
 	case can, sub: // they end any sequence, and take effect (SUB may show a glyph)
 		f.state, f.seq = afGround, f.seq[:0]
 		return append(out, c)
+	case enq:
+		f.asked = true
 	}
 	switch f.state {
 	case afGround:
@@ -862,6 +898,7 @@ func execute(out []byte, c byte) []byte {
 
 // c1 is a C1 control, from one byte or (utf) two.
 func (f *answerFilter) c1(out []byte, code byte, utf bool) []byte {
+	f.asked = true
 	f.state, f.seq = afGround, f.seq[:0]
 	switch code {
 	case 0x9b:

@@ -157,10 +157,58 @@ func TestAnswerFilterUTF8(t *testing.T) {
 	}
 }
 
+// pass, in the foreground, gives everything on: a sequence it let
+// start, drop ends with CAN (always, since terminals differ on where some
+// sequences end); what drop held back, pass gives on first.
+func TestAnswerFilterSwitch(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		first     string
+		firstPass bool
+		second    string
+		want      string
+	}{
+		{"CSI open", "\x1b[", true, "6n", "\x1b[\x186n"},
+		{"ESC open", "\x1b", true, "[6n", "\x1b\x18[6n"},
+		{"C1 CSI open", "\xc2\x9b", true, "6n", "\xc2\x9b\x186n"},
+		{"DCS open", "\x1bP$q", true, "m\x1b\\x", "\x1bP$q\x18mx"},
+		{"UTF-8 open", "\xc2", true, "\x9b6n", "\xc2\x18"},
+		{"ground", "\x1b[31m", true, "x\x1b[6n", "\x1b[31m\x18x"},
+		{"held back", "\x1b[3", false, "1m", "\x1b[31m"},
+		{"held UTF-8", "\x1b[3\xc5", false, "\x9b", "\x1b[3\xc5\x9b"},
+		{"held query", "\x1b[6", false, "n", "\x1b[6n"},
+	} {
+		var f answerFilter
+		var got []byte
+		if c.firstPass {
+			got = append(f.pass([]byte(c.first)), f.drop([]byte(c.second))...)
+		} else {
+			got = append(f.drop([]byte(c.first)), f.pass([]byte(c.second))...)
+		}
+		if string(got) != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// asked says whether the terminal may have been asked something.
+func TestAnswerFilterAsked(t *testing.T) {
+	for in, want := range map[string]bool{
+		"plain text ś": false, "\x1b[6n": true, "\x9b6n": true, "\xc2\x9b6n": true, "\x05": true, "\x9a": true,
+	} {
+		var f answerFilter
+		f.pass([]byte(in))
+		if f.asked != want {
+			t.Errorf("pass(%q): asked %v, want %v", in, f.asked, want)
+		}
+	}
+}
+
 // FuzzAnswerFilter: a terminal that reads the filter's output, UTF-8 or
 // not, finds nothing in it that makes it answer; the filter keeps what
-// it kept; and the output does not depend on where reads split the
-// input.
+// it kept; the output does not depend on where reads split the input;
+// and after a switch from pass to drop, nothing that ends in drop's
+// output makes it answer.
 func FuzzAnswerFilter(f *testing.F) {
 	for _, c := range answerCases {
 		f.Add([]byte(c.in), uint16(len(c.in)/2))
@@ -185,6 +233,17 @@ func FuzzAnswerFilter(f *testing.F) {
 		var b answerFilter
 		if two := append(b.drop(in[:i]), b.drop(in[i:])...); !bytes.Equal(two, out) {
 			t.Fatalf("drop(%q) = %q, but split at %d: %q", in, out, i, two)
+		}
+		var c answerFilter
+		p := c.pass(in[:i])
+		if !bytes.Equal(p, in[:i]) {
+			t.Fatalf("pass(%q) = %q", in[:i], p)
+		}
+		both := append(p, c.drop(in[i:])...)
+		for _, utf := range []bool{true, false} {
+			if q := refAnswers(both, utf, len(p)); q != "" {
+				t.Fatalf("pass(%q), drop(%q) = %q: a terminal (UTF-8 %v) answers %s", in[:i], in[i:], both, utf, q)
+			}
 		}
 	})
 }
