@@ -612,8 +612,10 @@ func (t *terminal) close() {
 }
 
 // syncAnswers asks the terminal for its status and reads (raw) until the
-// answer, ESC [ 0 n, or a quarter of a second: a terminal answers in
-// order, so every answer to an earlier question has come before it.
+// answer, CSI 0 n, or a quarter of a second: a terminal answers in
+// order, so every answer to an earlier question has come before it. The
+// payload may have told the terminal to answer with 8-bit controls
+// (S8C1T): its CSI is then 9B, or C2 9B in UTF-8.
 func syncAnswers(fd int, out *os.File) {
 	out.Write([]byte("\x1b[5n"))
 	deadline := time.Now().Add(250 * time.Millisecond)
@@ -636,7 +638,7 @@ func syncAnswers(fd int, out *os.File) {
 			return
 		}
 		seen = append(seen, buf[:n]...)
-		if bytes.Contains(seen, []byte("\x1b[0n")) {
+		if bytes.Contains(seen, []byte("\x1b[0n")) || bytes.Contains(seen, []byte("\x9b0n")) {
 			return
 		}
 		if len(seen) > 4096 {

@@ -3,9 +3,13 @@ package sandbox
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 // The background filter drops what makes a terminal answer, keeps the
@@ -451,4 +455,39 @@ func refCSIAnswers(params, inter []byte, final byte) string {
 		return "VT52 mode"
 	}
 	return ""
+}
+
+// syncAnswers ends at the terminal's status answer in any of its forms:
+// a payload may have switched the terminal to 8-bit controls (S8C1T).
+func TestSyncAnswers8Bit(t *testing.T) {
+	for _, answer := range []string{"\x1b[0n", "\x9b0n", "\xc2\x9b0n"} {
+		m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+		if err != nil {
+			t.Fatalf("open /dev/ptmx: %v", err)
+		}
+		defer m.Close()
+		if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+			t.Fatal(err)
+		}
+		s, _, e := unix.Syscall(unix.SYS_IOCTL, m.Fd(), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY)
+		if e != 0 {
+			t.Fatal(e)
+		}
+		slave := os.NewFile(s, "slave")
+		defer slave.Close()
+		tio, err := unix.IoctlGetTermios(int(s), unix.TCGETS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := makeRaw(*tio)
+		if err := unix.IoctlSetTermios(int(s), unix.TCSETS, &raw); err != nil {
+			t.Fatal(err)
+		}
+		m.Write([]byte(answer))
+		start := time.Now()
+		syncAnswers(int(s), slave)
+		if d := time.Since(start); d > 150*time.Millisecond {
+			t.Errorf("answer %q: syncAnswers waited %v, as for no answer", answer, d)
+		}
+	}
 }
