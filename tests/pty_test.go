@@ -591,6 +591,36 @@ func TestTerminalBackgroundQueries(t *testing.T) {
 	}
 }
 
+// The questions that a filter which does not parse as a terminal does
+// let through: ESC restarting an escape sequence (the red team's
+// printf "\033\033[6n"), ESC inside a control sequence, CAN, the 8-bit
+// controls raw and in UTF-8, DECID; and UTF-8 text whose bytes include
+// 0x9b stays. In the background, and with stdin redirected.
+func TestTerminalQueriesParsed(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	if _, err := exec.LookPath("bash"); err != nil {
+		mustRun(t, "no bash")
+	}
+	// printf takes at most three octal digits: \2336n is 9B then "6n".
+	payload := sbxArgv("--", "/bin/sh", "-c", `sleep 0.3; printf 'A[\033\033[6n]B[\033[\033[6n]C[\033[6\030\033[6n]D[\2336n]E[\302\2336n]F[\033Z]G[\220$qm\234]H[\305\2336n]end\n'`)
+	want := "A[]B[]C[\x18]D[]E[]F[]G[]H[ś6n]end"
+	for _, c := range []struct{ name, cmd string }{
+		{"background", shQuoteArgs(payload) + " & wait"},
+		{"stdin redirected", shQuoteArgs(payload) + " </dev/null"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			o := startInTerm(t, 24, 80, "bash", "-m", "-c", c.cmd)
+			o.waitFor(t, "]end", 15*time.Second)
+			o.wait(t, 10*time.Second)
+			if out := o.output(); !strings.Contains(out, want) {
+				t.Errorf("want the text without the questions, %q, got %q", want, out)
+			}
+		})
+	}
+}
+
 // A closed stderr must not kill sbx before it restores the terminal:
 // Go dies of SIGPIPE on a write to fd 2 unless the signal is caught.
 func TestTerminalClosedStderr(t *testing.T) {
