@@ -128,6 +128,8 @@ func ProbeHost(f policy.Flags, c Caller) (policy.Host, error) {
 func pathInfo(p string) policy.PathInfo {
 	fi, err := os.Stat(p)
 	switch {
+	case err == nil && !accessible(p, fi.IsDir()):
+		return policy.PathInfo{Err: "permission denied"}
 	case err == nil:
 		real, _ := filepath.EvalSymlinks(p)
 		return policy.PathInfo{Exists: true, Dir: fi.IsDir(), Real: real}
@@ -139,6 +141,16 @@ func pathInfo(p string) policy.PathInfo {
 		err = pe.Err
 	}
 	return policy.PathInfo{Err: strings.TrimSpace(err.Error())}
+}
+
+// accessible says whether the caller can use p at all: a file it can
+// read or write, a directory it can list or pass through. A source it
+// can use in no way is an unreadable path (exit 125), not an empty view.
+func accessible(p string, dir bool) bool {
+	if dir {
+		return unix.Access(p, unix.X_OK) == nil || unix.Access(p, unix.R_OK) == nil
+	}
+	return unix.Access(p, unix.R_OK) == nil || unix.Access(p, unix.W_OK) == nil
 }
 
 // probeHardening asks the kernel for its Landlock ABI (0: none) and

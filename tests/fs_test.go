@@ -561,6 +561,22 @@ func TestUnreadableSource(t *testing.T) {
 			}
 		}
 	}
+	// A directory the caller can neither list nor pass through is an
+	// unreadable path: 125 naming it, not an empty view.
+	d := filepath.Join(t.TempDir(), "closed")
+	if err := os.Mkdir(d, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(d, 0o700)
+	if _, err := os.ReadDir(d); os.IsPermission(err) {
+		r := sh(t, `ls /c`, "--ro", d+":/c")
+		if r.code != 125 {
+			t.Errorf("--ro of a directory the caller cannot use: want 125\n%s", r)
+		}
+		checkOneError(t, r, d)
+	} else {
+		t.Errorf("a mode 0 directory is readable here (%v): run the tests as an unprivileged user", err)
+	}
 }
 
 // TestCwdAboveHome tries to use the read-only cwd bind to undo the default
