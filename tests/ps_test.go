@@ -369,21 +369,23 @@ func TestPlantedRecord(t *testing.T) {
 	}
 }
 
-// A sandbox that sees another's exec.sock (through a bind whose source
-// is a symlink to the runtime directory, which the hide does not match)
-// is turned away by the sbx run that serves it.
+// A sandbox that sees another's exec.sock (through a hard link to it,
+// which no hide of a path can match) is turned away by the sbx run that
+// serves it.
 func TestExecSocketRefusesSandboxes(t *testing.T) {
 	requireUserns(t)
 	t.Parallel()
 	env := runtimeDir(t)
 	rt := strings.TrimPrefix(env[len(env)-1], "XDG_RUNTIME_DIR=")
 	_, e := startTracked(t, env, nil, "exec sleep 60")
-	link := filepath.Join(t.TempDir(), "rtlink")
-	if err := os.Symlink(rt, link); err != nil {
-		t.Fatal(err)
+	// The view hides sbx's state under every name a path gives it, but a
+	// hard link to the socket is another file name altogether.
+	dir := t.TempDir()
+	if err := os.Link(filepath.Join(rt, "sbx", "run", e.ID, "exec.sock"), filepath.Join(dir, "exec.sock")); err != nil {
+		t.Fatalf("a hard link to the exec socket: %v", err)
 	}
-	sock := "/x/sbx/run/" + e.ID + "/exec.sock"
-	r := sbxCmd{args: append(append([]string{"run"}, helperFlags()...), "--ro", link+":/x", "--", helperExe, helperArg, "exec-connect", sock), env: env}.run(t)
+	sock := "/x/exec.sock"
+	r := sbxCmd{args: append(append([]string{"run"}, helperFlags()...), "--ro", dir+":/x", "--", helperExe, helperArg, "exec-connect", sock), env: env}.run(t)
 	if r.code != 0 || strings.TrimSpace(r.stdout) != "refused" || strings.Contains(r.stdout, "PWNED") {
 		t.Errorf("a sandbox asked another for a command: want it refused\n%s", r)
 	}
