@@ -244,6 +244,11 @@ func sweep(stateDir string) { records(stateDir, false) }
 
 // records reads stateDir: it removes the records no sbx run holds any
 // more, and returns those that are held (and, with verify, proven).
+// What is not a record (a file, a directory without a readable
+// state.json, a state.json that is not one) is passed over: one bad
+// entry must not keep sbx ps, exec and stop from the others. Only a
+// directory named as sbx names records, that no process holds, is
+// removed.
 func records(stateDir string, verify bool) ([]policy.State, error) {
 	if stateDir == "" {
 		return nil, errors.New("no directory of yours to record sandboxes in ($XDG_RUNTIME_DIR, /run/user/UID or /tmp/sbx-UID)")
@@ -257,25 +262,29 @@ func records(stateDir string, verify bool) ([]policy.State, error) {
 	}
 	var out []policy.State
 	for _, e := range entries {
+		if !e.IsDir() {
+			continue // sbx makes only directories here (a symlink is none)
+		}
 		dir := filepath.Join(stateDir, e.Name())
-		st, running, err := readState(dir)
+		st, held, err := readState(dir)
+		ours := isRecordID(e.Name())
 		switch {
-		case err != nil && errors.Is(err, os.ErrNotExist):
+		case errors.Is(err, os.ErrNotExist):
 			// Being made (no state.json yet) or being removed.
-			if fi, err := os.Stat(dir); err == nil && time.Since(fi.ModTime()) > time.Minute {
+			if fi, err := os.Stat(dir); ours && err == nil && time.Since(fi.ModTime()) > time.Minute {
 				os.RemoveAll(dir) // a launcher killed before it published
 			}
-		case err != nil:
-			return nil, err
-		case !running:
-			os.RemoveAll(dir)
-		case !verify:
-			out = append(out, st)
-		default:
-			if c, err := verifyRecord(stateDir, st); err == nil {
+		case held && err == nil && st.ID == e.Name():
+			if !verify {
+				out = append(out, st)
+			} else if c, err := verifyRecord(stateDir, st); err == nil {
 				c.close()
 				out = append(out, st)
 			}
+		case !held && ours && !errors.Is(err, errUnreadable):
+			// No sbx run holds it: the record of one killed (or a
+			// state.json that is none, which no sbx run would hold).
+			os.RemoveAll(dir)
 		}
 		// A record locked by something that is no sbx run of this
 		// user's (a sandbox that renamed the runtime directory and
@@ -284,22 +293,41 @@ func records(stateDir string, verify bool) ([]policy.State, error) {
 	return out, nil
 }
 
-// readState reads one record and whether its launcher still holds it.
-func readState(dir string) (policy.State, bool, error) {
-	var st policy.State
+// errUnreadable: a state.json that cannot be opened or locked, which
+// says nothing of whether a process holds it.
+var errUnreadable = errors.New("unreadable")
+
+// isRecordID says whether name is as newRecord names records.
+func isRecordID(name string) bool {
+	if len(name) != 12 {
+		return false
+	}
+	_, err := hex.DecodeString(name)
+	return err == nil && strings.ToLower(name) == name
+}
+
+// readState reads one record and whether a process (its launcher)
+// holds its lock. A state.json that does not decode is an error, with
+// held still said.
+func readState(dir string) (st policy.State, held bool, err error) {
 	f, err := os.Open(filepath.Join(dir, stateFile))
-	if err != nil {
+	if errors.Is(err, os.ErrNotExist) {
 		return st, false, err
 	}
+	if err != nil {
+		return st, false, fmt.Errorf("%w: %w", errUnreadable, err)
+	}
 	defer f.Close()
+	switch err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); {
+	case errors.Is(err, unix.EWOULDBLOCK):
+		held = true
+	case err != nil:
+		return st, false, fmt.Errorf("%w: flock %s: %w", errUnreadable, f.Name(), err)
+	}
 	if err := json.NewDecoder(f).Decode(&st); err != nil {
-		return st, false, fmt.Errorf("%s: %w", f.Name(), err)
+		return st, held, fmt.Errorf("%s: %w", f.Name(), err)
 	}
-	err = unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
-	if errors.Is(err, unix.EWOULDBLOCK) {
-		return st, true, nil
-	}
-	return st, false, err
+	return st, held, nil
 }
 
 // sameNamespaces checks that pid is a process of this user at this

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"sbx/policy"
 )
 
@@ -43,5 +45,69 @@ func TestStateRootMadeByRecordOnly(t *testing.T) {
 	}
 	if _, err := newRecord(filepath.Join(root, "sbx", "run")); err == nil {
 		t.Errorf("a record was made through a link at %s", root)
+	}
+}
+
+// An entry of the records directory that is not a record is passed
+// over: sbx ps, exec and stop (Held, States) still see the others. A
+// record directory no process holds is removed; nothing else is.
+func TestRecordsPassOverBadEntries(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(name, state string) string {
+		d := filepath.Join(dir, name)
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, stateFile), []byte(state), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	hold := func(d string) {
+		f, err := os.Open(filepath.Join(d, stateFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A held, valid record.
+	good := mk("0123456789ab", `{"id":"0123456789ab","pid":1}`)
+	hold(good)
+	// Not records: a file; a record left empty or broken by a killed
+	// run (removed); one held but broken, one held naming another id,
+	// a broken one not named as sbx names records (all left alone).
+	if err := os.WriteFile(filepath.Join(dir, "a-file"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := mk("aaaaaaaaaaaa", "")
+	broken := mk("bbbbbbbbbbbb", "{not json")
+	heldBroken := mk("cccccccccccc", "")
+	hold(heldBroken)
+	other := mk("dddddddddddd", `{"id":"0123456789ab","pid":1}`)
+	hold(other)
+	foreign := mk("not-a-record", "")
+	if err := os.Symlink(good, filepath.Join(dir, "eeeeeeeeeeee")); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := Held(dir)
+	if err != nil {
+		t.Fatalf("Held: %v", err)
+	}
+	if len(got) != 1 || got[0].ID != "0123456789ab" {
+		t.Errorf("Held = %+v, want the one good record", got)
+	}
+	for _, d := range []string{empty, broken} {
+		if _, err := os.Lstat(d); !os.IsNotExist(err) {
+			t.Errorf("%s, a record no process holds, is still there (%v)", d, err)
+		}
+	}
+	for _, p := range []string{good, heldBroken, other, foreign, filepath.Join(dir, "a-file"), filepath.Join(dir, "eeeeeeeeeeee")} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s was removed: %v", p, err)
+		}
 	}
 }

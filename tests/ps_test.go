@@ -467,3 +467,53 @@ func TestExecStoppedCommandEnds(t *testing.T) {
 		t.Errorf("sbx exec of a stopped command, after SIGTERM: exit %d, want 143", code)
 	}
 }
+
+// TestPsBadEntries: entries of the records directory that are not
+// records (a file; a record with an empty or broken state.json, as a
+// run killed at the wrong moment or a full disk leaves) do not keep
+// sbx ps, exec and stop from the sandboxes that run. The dead record is
+// swept; what sbx did not make is left alone.
+func TestPsBadEntries(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	env := runtimeDir(t)
+	s, e := startTracked(t, env, nil, "exec sleep 60")
+	run := filepath.Join(strings.TrimPrefix(env[len(env)-1], "XDG_RUNTIME_DIR="), "sbx", "run")
+	file := filepath.Join(run, "a-file")
+	writeFile(t, file, "", 0o600)
+	var records []string
+	for i, state := range []string{"", "{not json", `{"id": 7}`} {
+		d := filepath.Join(run, fmt.Sprintf("%012x", 0xdead00+i))
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(d, "state.json"), state, 0o600)
+		records = append(records, d)
+	}
+	foreign := filepath.Join(run, "not-sbx")
+	if err := os.Mkdir(foreign, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(foreign, "state.json"), "", 0o600)
+
+	if got := psList(t, env); len(got) != 1 || got[0].ID != e.ID {
+		t.Errorf("sbx ps: want the one sandbox %s, got %+v", e.ID, got)
+	}
+	if r := sbxExec(t, env, e.ID[:5], "--", "/bin/sh", "-c", "echo in"); r.code != 0 || r.stdout != "in\n" {
+		t.Errorf("sbx exec: want exit 0 and %q\n%s", "in", r)
+	}
+	if r := (sbxCmd{args: []string{"stop", "--time", "5", e.ID}, env: env}).run(t); r.code != 0 {
+		t.Errorf("sbx stop: want exit 0\n%s", r)
+	}
+	s.wait(t, 10*time.Second)
+	for _, d := range records {
+		if _, err := os.Lstat(d); !os.IsNotExist(err) {
+			t.Errorf("the dead record %s is still there (%v)", d, err)
+		}
+	}
+	for _, p := range []string{file, foreign} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s, not sbx's, was removed: %v", p, err)
+		}
+	}
+}
