@@ -211,17 +211,27 @@ func decodeStrict(source string, data []byte, v any) (map[string]pos, error) {
 	return at, nil
 }
 
-// shellReserved are builtins and keywords of bash, zsh and fish that a
-// wrapper function must not shadow.
-var shellReserved = map[string]bool{}
+// shellReserved are the names a wrapper function must not have: the
+// reserved words of bash (compgen -k), zsh (reswords) and fish
+// (`function _` says "cannot use reserved keyword"), which one of them
+// cannot define or call as a function; and builtins the wrapper
+// functions call or a shell needs to work.
+var shellReserved = wordSet(
+	// Reserved words: bash; zsh's own; fish's own.
+	`if then else elif fi case esac for select while until do done in function time coproc`,
+	`end foreach repeat float integer nocorrect declare export local readonly typeset`,
+	`begin and or not switch builtin command exec eval read return set status string test argparse break continue _`,
+	// Builtins.
+	`source alias unalias functions exit shift unset true false cd pwd echo printf trap wait kill jobs fg bg
+	disown type hash enable shopt emulate autoload noglob set_color math contains fish_prompt complete bind history`,
+)
 
-func init() {
-	for _, n := range strings.Fields(`command builtin exec eval source alias unalias function functions
-		if then else elif fi case esac for while until do done in select time coproc
-		return exit break continue local declare typeset export readonly set unset shift
-		test true false cd pwd echo printf read trap wait kill jobs fg bg disown type hash
-		enable shopt emulate autoload noglob nocorrect end begin not and or switch status
-		set_color string math contains argparse fish_prompt complete bind history`) {
-		shellReserved[n] = true
+func wordSet(lists ...string) map[string]bool {
+	m := map[string]bool{}
+	for _, l := range lists {
+		for _, w := range strings.Fields(l) {
+			m[w] = true
+		}
 	}
+	return m
 }

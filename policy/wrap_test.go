@@ -90,6 +90,12 @@ func TestDecodeWrapErrors(t *testing.T) {
 		{"name starting with -", v1 + "[wrap.\"-x\"]\n", "2:2", "not a command name"},
 		{"sbx itself", v1 + "[wrap.sbx]\n", "2:2", "sbx's own"},
 		{"an sbx name", v1 + "[wrap.sbx-dev]\n", "2:2", "sbx's own"},
+		// Names one of bash, zsh, fish cannot define as a function.
+		{"fish's reserved _", v1 + "[wrap._]\n", "2:2", `"_" is a shell builtin or keyword`},
+		{"zsh's reserved float", v1 + "[wrap.float]\n", "2:2", `"float" is a shell builtin or keyword`},
+		{"zsh's reserved repeat", v1 + "[wrap.repeat]\n", "2:2", "builtin or keyword"},
+		{"bash's keyword then", v1 + "[wrap.then]\n", "2:2", "builtin or keyword"},
+		{"fish's reserved argparse", v1 + "[wrap.argparse]\n", "2:2", "builtin or keyword"},
 		{"wrap is not a table", v1 + "wrap = \"npm\"\n", "2:8", "wrap: cannot decode TOML string"},
 		{"entry is not a table", v1 + "[wrap]\nnpm = \"npm\"\n", "3:7", "wrap.npm: cannot decode TOML string"},
 	}

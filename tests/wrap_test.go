@@ -254,3 +254,63 @@ func TestWrapDiesBySignal(t *testing.T) {
 		t.Errorf("sbx run of a command killed by SIGINT: want exit 130\n%s", r)
 	}
 }
+
+// TestWrapNamesShellsDefine: every name sbx accepts as a wrapped
+// command, among the keywords and builtins of bash, zsh and fish, is
+// one each of them defines as a function from sbx shell-init (fish
+// refuses "_", zsh's reserved words such as "float" are never called).
+func TestWrapNamesShellsDefine(t *testing.T) {
+	w := newWrapEnv(t)
+	type shell struct{ name, path, names, defined string }
+	shells := []shell{
+		{name: "bash", names: `compgen -k; compgen -b`,
+			defined: `eval "$(%s shell-init bash)" || exit 99; for n in %s; do [ "$(builtin type -t -- "$n")" = function ] || echo "undefined: $n"; done`},
+		{name: "zsh", names: `print -l ${(k)reswords} ${(k)builtins}`,
+			defined: `eval "$(%s shell-init zsh)" || exit 99; for n in %s; do [[ "$(builtin whence -w -- $n)" == "$n: function" ]] || echo "undefined: $n"; done`},
+		{name: "fish", names: `builtin -n; functions -a -n | string split ,`,
+			defined: `%s shell-init fish | source; or exit 99; for n in %s; functions -q -- $n; or echo "undefined: $n"; end`},
+	}
+	var have []shell
+	names := map[string]bool{"_": true}
+	for _, sh := range shells {
+		p, err := exec.LookPath(sh.name)
+		if err != nil {
+			t.Logf("%s is not installed; not tested", sh.name)
+			continue
+		}
+		sh.path = p
+		have = append(have, sh)
+		r := w.run(t, w.env, p, "-c", sh.names)
+		for _, n := range strings.Fields(r.stdout) {
+			names[n] = true
+		}
+	}
+	if len(have) == 0 {
+		t.Skip("skipped: none of bash, zsh, fish is installed")
+	}
+	wrapFile := filepath.Join(w.home, ".config", "sbx", "wrap.toml")
+	var accepted []string
+	for n := range names {
+		if strings.Trim(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") != "" || n == "sbx" {
+			continue // refused for its characters (TestDecodeWrapErrors)
+		}
+		writeFile(t, wrapFile, fmt.Sprintf("version = 1\n[wrap.%q]\n", n), 0o644)
+		if r := w.sbx(t, "wrap", "list", "--names"); r.code == 0 {
+			accepted = append(accepted, n)
+		} else if !strings.Contains(r.stderr, "wrap.toml:2:") {
+			t.Errorf("wrap name %q refused without its location\n%s", n, r)
+		}
+	}
+	var b strings.Builder
+	b.WriteString("version = 1\n")
+	for _, n := range accepted {
+		fmt.Fprintf(&b, "[wrap.%q]\n", n)
+	}
+	writeFile(t, wrapFile, b.String(), 0o644)
+	for _, sh := range have {
+		r := w.run(t, w.env, sh.path, "-c", fmt.Sprintf(sh.defined, sbxBin, strings.Join(accepted, " ")))
+		if r.code != 0 || r.stdout != "" || r.stderr != "" {
+			t.Errorf("%s: names sbx accepts that %s does not define as functions:\n%s", sh.name, sh.name, r)
+		}
+	}
+}
