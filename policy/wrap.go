@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
 	"strings"
 
@@ -126,9 +127,15 @@ func DecodeWrap(source string, data []byte, checkFlags func([]string) error) (*W
 		default:
 			return nil, errAt(pkeys, "%s.profile: want a string or a list of strings, got %T", key, v)
 		}
-		for _, p := range e.Profiles {
+		for i, p := range e.Profiles {
 			if p == "" {
 				return nil, errAt(pkeys, "%s.profile: empty profile name", key)
+			}
+			// A relative path is the wrap file's, as an extends path is
+			// its profile's: never the directory the command runs in,
+			// which may be a repository that would pick the policy.
+			if IsProfilePath(p) && !path.IsAbs(p) {
+				e.Profiles[i] = path.Join(path.Dir(source), p)
 			}
 		}
 		fkeys := []string{key + ".flags", key, "wrap"}

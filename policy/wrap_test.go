@@ -18,14 +18,14 @@ flags = ["--net", "host"]
 description = "npm with the network"
 
 [wrap.make]
-profile = ["build", "./extra.toml"]
+profile = ["build", "./extra.toml", "rel.toml", "../shared/p.toml", "/etc/sbx/abs.toml"]
 
 [wrap."g++"]
 flags = ["--rw", "."]
 
 [wrap.ls]
 `
-	w, err := policy.DecodeWrap("wrap.toml", []byte(text), nil)
+	w, err := policy.DecodeWrap("/home/alice/.config/sbx/wrap.toml", []byte(text), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,9 +39,12 @@ flags = ["--rw", "."]
 	if got, want := npm.RunArgs("/usr/bin/npm", []string{"ci", "--"}), []string{"--profile", "npm", "--net", "host", "--", "/usr/bin/npm", "ci", "--"}; !slices.Equal(got, want) {
 		t.Errorf("RunArgs = %q, want %q", got, want)
 	}
+	// A relative path is wrap.toml's, never the working directory's (a
+	// repository the command runs in would choose its policy); a name
+	// stays a name.
 	mk, _ := w.Lookup("make")
-	if !slices.Equal(mk.Profiles, []string{"build", "./extra.toml"}) {
-		t.Errorf("make profiles %q", mk.Profiles)
+	if want := []string{"build", "/home/alice/.config/sbx/extra.toml", "/home/alice/.config/sbx/rel.toml", "/home/alice/.config/shared/p.toml", "/etc/sbx/abs.toml"}; !slices.Equal(mk.Profiles, want) {
+		t.Errorf("make profiles %q, want %q", mk.Profiles, want)
 	}
 	if ls, _ := w.Lookup("ls"); ls.Profiles != nil || ls.Flags != nil {
 		t.Errorf("ls = %+v, want no profile and no flags", ls)

@@ -255,6 +255,39 @@ func TestWrapDiesBySignal(t *testing.T) {
 	}
 }
 
+// TestWrapProfileRelative: a relative profile path in wrap.toml is
+// wrap.toml's, not the working directory's: a repository the wrapped
+// command runs in cannot choose its policy with a file of that name.
+func TestWrapProfileRelative(t *testing.T) {
+	w := newWrapEnv(t)
+	cfg := filepath.Join(w.home, ".config", "sbx")
+	writeFile(t, filepath.Join(cfg, "wrap.toml"), fmt.Sprintf(`version = 1
+[wrap.hello]
+profile = "rel.toml"
+flags = ["--ro", %q]
+`, w.bin), 0o644)
+	writeFile(t, filepath.Join(cfg, "rel.toml"), "version = 1\n[env]\nset = { SBX_T_FROM = \"config\" }\n", 0o644)
+	// The repository's file would give the payload the network and the
+	// caller's home.
+	writeFile(t, filepath.Join(w.work, "rel.toml"), fmt.Sprintf("version = 1\n[run]\nnet = \"host\"\n[[mount]]\nrw = %q\n", w.home), 0o644)
+	r := w.sbx(t, "wrap", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, filepath.Join(cfg, "rel.toml")) {
+		t.Errorf("wrap list: want the profile as %s\n%s", filepath.Join(cfg, "rel.toml"), r)
+	}
+	r = w.sbx(t, "wrap", "exec", "hello", "--", "a", "b", "c")
+	if r.code != 7 {
+		t.Fatalf("wrap exec hello: want 7\n%s", r)
+	}
+	w.checkHello(t, r) // home:0: not the repository's rw of the home
+	// In flags, where a relative path could only be the working
+	// directory's, it is refused, located.
+	writeFile(t, filepath.Join(cfg, "wrap.toml"), "version = 1\n[wrap.hello]\nflags = [\"--profile\", \"rel.toml\"]\n", 0o644)
+	r = w.sbx(t, "wrap", "list")
+	if r.code != 125 || len(r.stderrLines()) != 1 || !strings.Contains(r.stderr, "wrap.toml:3:1: ") || !strings.Contains(r.stderr, "rel.toml") {
+		t.Errorf("--profile rel.toml in flags: want 125 and one located line\n%s", r)
+	}
+}
+
 // TestWrapNamesShellsDefine: every name sbx accepts as a wrapped
 // command, among the keywords and builtins of bash, zsh and fish, is
 // one each of them defines as a function from sbx shell-init (fish

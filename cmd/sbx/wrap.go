@@ -57,7 +57,7 @@ func loadWrap() (*policy.Wrap, error) {
 
 // checkRunFlags accepts flags that `sbx run` parses, with no command.
 func checkRunFlags(flags []string) error {
-	fs, _ := runFlags()
+	fs, o := runFlags()
 	if err := fs.Parse(flags); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return errors.New("--help is not a run flag here")
@@ -66,6 +66,14 @@ func checkRunFlags(flags []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%q is not a flag (the command is the wrapped name)", fs.Arg(0))
+	}
+	// Here a relative path would be the working directory's, which a
+	// repository the command runs in could fill: the profile key
+	// takes paths relative to wrap.toml.
+	for _, p := range o.profiles {
+		if policy.IsProfilePath(p) && !filepath.IsAbs(p) {
+			return fmt.Errorf("--profile %s: a relative path in flags would be looked up where the command runs; use the profile key (relative to wrap.toml) or an absolute path", p)
+		}
 	}
 	return nil
 }
