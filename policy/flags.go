@@ -1,8 +1,10 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -166,15 +168,15 @@ func CleanDest(p string) (string, error) {
 
 // ParseEnv parses the value of --env: K=V with a non-empty K.
 func ParseEnv(arg string) (string, error) {
-	k, _, ok := strings.Cut(arg, "=")
+	k, v, ok := strings.Cut(arg, "=")
 	if !ok || k == "" {
 		return "", fmt.Errorf("--env %q: want KEY=VALUE", arg)
 	}
 	if err := checkEnvKey(k); err != nil {
 		return "", fmt.Errorf("--env %q: %w", arg, err)
 	}
-	if strings.ContainsRune(arg, 0) {
-		return "", fmt.Errorf("--env %q: NUL in value", arg)
+	if err := checkEnvValue(v); err != nil {
+		return "", fmt.Errorf("--env %q: %w", arg, err)
 	}
 	return arg, nil
 }
@@ -182,6 +184,13 @@ func ParseEnv(arg string) (string, error) {
 func checkEnvKey(k string) error {
 	if k == "" || strings.ContainsAny(k, "=\x00") {
 		return fmt.Errorf("bad variable name %q", k)
+	}
+	return nil
+}
+
+func checkEnvValue(v string) error {
+	if strings.ContainsRune(v, 0) {
+		return errors.New("NUL in value")
 	}
 	return nil
 }
@@ -226,28 +235,62 @@ func ParseTimeout(arg string) (time.Duration, error) {
 
 // ParseNet parses the value of --net.
 func ParseNet(arg string) (string, error) {
-	switch arg {
-	case "none", "host":
-		return arg, nil
+	if err := checkNet(arg); err != nil {
+		return "", fmt.Errorf("--net %q: %w", arg, err)
 	}
-	return "", fmt.Errorf("--net %q: want none or host", arg)
+	return arg, nil
 }
 
-// ParseHostname checks the value of --hostname (RFC 1123 labels, at
-// most 64 bytes as sethostname(2) takes).
-func ParseHostname(arg string) (string, error) {
-	if arg == "" || len(arg) > 64 {
-		return "", fmt.Errorf("--hostname %q: want 1 to 64 characters", arg)
+func checkNet(s string) error {
+	if s != "none" && s != "host" {
+		return errors.New("want none or host")
 	}
-	for _, l := range strings.Split(arg, ".") {
+	return nil
+}
+
+// ParseHostname checks the value of --hostname.
+func ParseHostname(arg string) (string, error) {
+	if err := checkHostname(arg); err != nil {
+		return "", fmt.Errorf("--hostname %q: %w", arg, err)
+	}
+	return arg, nil
+}
+
+// checkHostname accepts RFC 1123 labels, at most 64 bytes as
+// sethostname(2) takes.
+func checkHostname(s string) error {
+	if s == "" || len(s) > 64 {
+		return errors.New("want 1 to 64 characters")
+	}
+	for _, l := range strings.Split(s, ".") {
 		if l == "" || l[0] == '-' || l[len(l)-1] == '-' {
-			return "", fmt.Errorf("--hostname %q: not a valid host name", arg)
+			return errors.New("not a valid host name")
 		}
 		for _, c := range l {
 			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return "", fmt.Errorf("--hostname %q: not a valid host name", arg)
+				return errors.New("not a valid host name")
 			}
 		}
 	}
-	return arg, nil
+	return nil
+}
+
+// ParseChdir checks the value of --chdir, a directory inside the
+// sandbox, and returns it cleaned.
+func ParseChdir(arg string) (string, error) {
+	if err := checkChdir(arg); err != nil {
+		return "", fmt.Errorf("--chdir %q: %w", arg, err)
+	}
+	return path.Clean(arg), nil
+}
+
+// checkChdir accepts an absolute path without a ".." component.
+func checkChdir(p string) error {
+	if !path.IsAbs(p) || strings.ContainsRune(p, 0) {
+		return errors.New("not an absolute path")
+	}
+	if slices.Contains(strings.Split(p, "/"), "..") {
+		return errors.New(`has a ".." component`)
+	}
+	return nil
 }

@@ -129,13 +129,11 @@ func resolve(f Flags, h Host) (*Plan, error) {
 	}
 	p.Cwd = h.Cwd
 	if f.Chdir != "" {
-		if !path.IsAbs(f.Chdir) || strings.ContainsRune(f.Chdir, 0) {
-			return nil, fmt.Errorf("--chdir %q: not an absolute path", f.Chdir)
+		c, err := ParseChdir(f.Chdir)
+		if err != nil {
+			return nil, err
 		}
-		if slices.Contains(strings.Split(f.Chdir, "/"), "..") {
-			return nil, fmt.Errorf("--chdir %q: has a \"..\" component", f.Chdir)
-		}
-		p.Cwd = path.Clean(f.Chdir)
+		p.Cwd = c
 	}
 	return p, nil
 }
