@@ -2,6 +2,7 @@ package policy
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -48,12 +49,21 @@ type Loader func(ref, from string) (source string, data []byte, err error)
 
 // LoadChain decodes the profiles refs name, each after the profiles it
 // extends, in order; a profile reached twice is applied once, where it
-// was first reached. A cycle is an error that names its files.
-func LoadChain(refs []string, load Loader) ([]*Profile, error) {
+// was first reached. A cycle is an error that names its files. The
+// variables in extends entries are expanded with vars (refs come from
+// the command line, where the shell has expanded them).
+func LoadChain(refs []string, vars Vars, load Loader) ([]*Profile, error) {
 	var chain []*Profile
 	seen := map[string]bool{}
 	var visit func(ref, from string, stack []string, by *Profile) error
 	visit = func(ref, from string, stack []string, by *Profile) error {
+		if by != nil {
+			r, err := Expand(ref, vars)
+			if err != nil {
+				return by.errAt("extends", "extends %q: %v", ref, err)
+			}
+			ref = r
+		}
 		source, data, err := load(ref, from)
 		if err != nil {
 			if by != nil {
@@ -89,11 +99,38 @@ func LoadChain(refs []string, load Loader) ([]*Profile, error) {
 	return chain, nil
 }
 
-// Vars are the variables a profile may use, with their values.
+// Vars are the variables a profile may use, with their values. An
+// entry "!NAME" says why NAME is undefined here.
 type Vars map[string]string
 
+// sampleVars stand for the variables where a profile is checked rather
+// than applied (DecodeProfile, sbx profile check): every variable a
+// profile may use, each with a value of the shape the real one always
+// has (an absolute path; a number; a name).
+var sampleVars = Vars{
+	"HOME": "/home/user", "PWD": "/home/user/project", "PROJECT": "/home/user/project",
+	"UID": "1000", "USER": "user",
+	"XDG_CONFIG_HOME": "/home/user/.config", "XDG_CACHE_HOME": "/home/user/.cache",
+	"XDG_RUNTIME_DIR": "/run/user/1000",
+}
+
+// UndefinedError is a variable a profile may use that is not defined
+// where it is applied (no $XDG_RUNTIME_DIR; $PROJECT in a home).
+type UndefinedError struct {
+	Name string
+	Why  string // "" when nothing more is known
+}
+
+func (e *UndefinedError) Error() string {
+	if e.Why != "" {
+		return fmt.Sprintf("$%s is undefined here: %s", e.Name, e.Why)
+	}
+	return fmt.Sprintf("undefined variable $%s", e.Name)
+}
+
 // Expand replaces $NAME and ${NAME} with their values; "$$" is a "$".
-// An undefined variable is an error, never an empty string.
+// A variable profiles may not use is an error, and so is one undefined
+// here (an *UndefinedError), never an empty string.
 func Expand(s string, vars Vars) (string, error) {
 	if !strings.Contains(s, "$") {
 		return s, nil
@@ -134,14 +171,23 @@ func Expand(s string, vars Vars) (string, error) {
 		}
 		v, ok := vars[name]
 		if !ok {
-			if why, ok := vars["!"+name]; ok {
-				return "", fmt.Errorf("$%s is undefined here: %s", name, why)
+			if _, known := sampleVars[name]; !known {
+				return "", fmt.Errorf("undefined variable $%s (a profile may use %s)", name, knownVars())
 			}
-			return "", fmt.Errorf("undefined variable $%s", name)
+			return "", &UndefinedError{Name: name, Why: vars["!"+name]}
 		}
 		b.WriteString(v)
 	}
 	return b.String(), nil
+}
+
+// knownVars lists the variables a profile may use, for messages.
+func knownVars() string {
+	var names []string
+	for _, k := range sortedKeys(sampleVars) {
+		names = append(names, "$"+k)
+	}
+	return strings.Join(names, ", ")
 }
 
 // isVarName says whether s is a variable's name: a letter or '_', then
@@ -166,116 +212,155 @@ type Origins map[string]string
 // every profile). This, with Resolve, is where built-in defaults < the
 // profile chain < the command line is decided.
 func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, error) {
-	var f Flags
-	o := Origins{}
-	at := func(p *Profile, key string) string {
-		q := p.pos[key]
-		if q.line == 0 {
-			return p.Source
-		}
-		return fmt.Sprintf("%s:%d", p.Source, q.line)
+	x := newFolder(vars)
+	if err := x.fold(chain, cli); err != nil {
+		return Flags{}, nil, err
 	}
-	str := func(p *Profile, key string, v *string, dst *string) error {
-		if v == nil {
-			return nil
-		}
-		x, err := Expand(*v, vars)
-		if err != nil {
-			return p.errAt(key, "%s: %v", key, err)
-		}
-		*dst = x
-		o[key] = at(p, key)
+	return x.f, x.o, nil
+}
+
+// folder folds profiles into flags, checking each value.
+type folder struct {
+	vars Vars
+	f    Flags
+	o    Origins
+	// The environment, folded in order; swapFrom is the profile whose
+	// memory_swap stands, if one's does.
+	set, setOrigin map[string]string
+	unset, keep    []string
+	swapFrom       *Profile
+}
+
+func newFolder(vars Vars) *folder {
+	return &folder{vars: vars, o: Origins{}, set: map[string]string{}, setOrigin: map[string]string{}}
+}
+
+// at is where key stands in p, for Origins.
+func at(p *Profile, key string) string {
+	q := p.pos[key]
+	if q.line == 0 {
+		return p.Source
+	}
+	return fmt.Sprintf("%s:%d", p.Source, q.line)
+}
+
+// str expands a string value of p and checks it: into dst, with its
+// origin under name.
+func (x *folder) str(p *Profile, key, name string, v *string, check func(string) error, dst *string) error {
+	if v == nil {
 		return nil
 	}
-	set := map[string]string{}
-	setOrigin := map[string]string{}
-	var unset, keep []string
-	for _, p := range chain {
-		r := p.Run
-		for _, s := range []struct {
-			key string
-			v   *string
-			dst *string
-		}{{"net", r.Net, &f.Net}, {"hostname", r.Hostname, &f.Hostname}, {"chdir", r.Chdir, &f.Chdir}} {
-			if err := str(p, "run."+s.key, s.v, s.dst); err != nil {
-				return f, nil, err
-			}
-			if s.v != nil {
-				o[s.key] = at(p, "run."+s.key)
-				delete(o, "run."+s.key)
-			}
-		}
-		if f.Net != "" {
-			if _, err := ParseNet(f.Net); err != nil {
-				return f, nil, p.errAt("run.net", "%v", err)
-			}
-		}
-		if r.Root != nil {
-			f.Root, o["root"] = *r.Root, at(p, "run.root")
-		}
-		if r.Cgroup != nil {
-			f.Cgroup, o["cgroup"] = *r.Cgroup, at(p, "run.cgroup")
-		}
-		if r.Timeout != nil {
-			t, err := Expand(*r.Timeout, vars)
-			if err != nil {
-				return f, nil, p.errAt("run.timeout", "timeout: %v", err)
-			}
-			d, err := time.ParseDuration(t)
-			if err != nil || d <= 0 {
-				return f, nil, p.errAt("run.timeout", "timeout %q: want a positive duration such as 30s or 2h", *r.Timeout)
-			}
-			f.Timeout, o["timeout"] = d, at(p, "run.timeout")
-		}
-		for i, m := range p.Mount {
-			key := "mount." + strconv.Itoa(i)
-			fl, err := mountFlag(m, vars)
-			if err != nil {
-				return f, nil, p.errAt(key, "%v", err)
-			}
-			fl.Origin = "profile " + at(p, key)
-			f.FS = replaceDest(f.FS, fl, vars["PWD"])
-		}
-		e := p.Env
-		if e.Clear != nil && *e.Clear {
-			f.Clearenv, o["env.clear"] = true, at(p, "env.clear")
-		}
-		if len(e.Keep) > 0 {
-			keep = append(keep, e.Keep...)
-			o["env.keep"] = at(p, "env.keep")
-		}
-		for _, k := range sortedKeys(e.Set) {
-			v, err := Expand(e.Set[k], vars)
-			if err != nil {
-				return f, nil, p.errAt("env.set."+k, "env.set.%s: %v", k, err)
-			}
-			if err := checkEnvKey(k); err != nil {
-				return f, nil, p.errAt("env.set."+k, "env.set: %v", err)
-			}
-			set[k], setOrigin[k] = v, at(p, "env.set."+k)
-			unset = slices.DeleteFunc(unset, func(u string) bool { return u == k })
-			delete(o, "env.unset."+k)
-		}
-		for _, k := range e.Unset {
-			if err := checkEnvKey(k); err != nil {
-				return f, nil, p.errAt("env.unset", "env.unset: %v", err)
-			}
-			delete(set, k)
-			unset = append(unset, k)
-			o["env.unset."+k] = at(p, "env.unset")
-		}
-		if err := applyLimits(p, vars, &f, o, at); err != nil {
-			return f, nil, err
-		}
-		if err := applySecurity(p, vars, &f, o, at); err != nil {
-			return f, nil, err
+	s, err := Expand(*v, x.vars)
+	if err != nil {
+		return p.errAt(key, "%s: %v", key, err)
+	}
+	if check != nil {
+		if err := check(s); err != nil {
+			return p.errAt(key, "%s %q: %v", key, *v, err)
 		}
 	}
+	*dst, x.o[name] = s, at(p, key)
+	return nil
+}
 
-	// The command line wins.
+// profile folds one profile in, checking each of its values.
+func (x *folder) profile(p *Profile) error {
+	f, o := &x.f, x.o
+	r := p.Run
+	for _, s := range []struct {
+		key, name string
+		v         *string
+		check     func(string) error
+		dst       *string
+	}{
+		{"run.net", "net", r.Net, checkNet, &f.Net},
+		{"run.hostname", "hostname", r.Hostname, checkHostname, &f.Hostname},
+		{"run.chdir", "chdir", r.Chdir, checkChdir, &f.Chdir},
+	} {
+		if err := x.str(p, s.key, s.name, s.v, s.check, s.dst); err != nil {
+			return err
+		}
+	}
+	if r.Root != nil {
+		f.Root, o["root"] = *r.Root, at(p, "run.root")
+	}
+	if r.Cgroup != nil {
+		f.Cgroup, o["cgroup"] = *r.Cgroup, at(p, "run.cgroup")
+	}
+	if r.Timeout != nil {
+		t, err := Expand(*r.Timeout, x.vars)
+		if err != nil {
+			return p.errAt("run.timeout", "timeout: %v", err)
+		}
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 {
+			return p.errAt("run.timeout", "timeout %q: want a positive duration such as 30s or 2h", *r.Timeout)
+		}
+		f.Timeout, o["timeout"] = d, at(p, "run.timeout")
+	}
+	for i, m := range p.Mount {
+		key := "mount." + strconv.Itoa(i)
+		fl, err := mountFlag(m, x.vars)
+		if err != nil {
+			return p.errAt(key, "%v", err)
+		}
+		fl.Origin = "profile " + at(p, key)
+		f.FS = replaceDest(f.FS, fl, x.vars["PWD"])
+	}
+	e := p.Env
+	if e.Clear != nil && *e.Clear {
+		f.Clearenv, o["env.clear"] = true, at(p, "env.clear")
+	}
+	for _, k := range e.Keep {
+		if err := checkKeepPattern(k); err != nil {
+			return p.errAt("env.keep", "env.keep: %v", err)
+		}
+	}
+	if len(e.Keep) > 0 {
+		x.keep = append(x.keep, e.Keep...)
+		o["env.keep"] = at(p, "env.keep")
+	}
+	for _, k := range sortedKeys(e.Set) {
+		key := "env.set." + k
+		if err := checkProfileEnvName(k); err != nil {
+			return p.errAt(key, "env.set: %v", err)
+		}
+		var v string
+		if err := x.str(p, key, key, ptr(e.Set[k]), checkEnvValue, &v); err != nil {
+			return err
+		}
+		x.set[k], x.setOrigin[k] = v, o[key]
+		delete(o, key) // set again, for what stands, once folded
+		x.unset = slices.DeleteFunc(x.unset, func(u string) bool { return u == k })
+		delete(o, "env.unset."+k)
+	}
+	for _, k := range e.Unset {
+		if err := checkProfileEnvName(k); err != nil {
+			return p.errAt("env.unset", "env.unset: %v", err)
+		}
+		delete(x.set, k)
+		x.unset = append(x.unset, k)
+		o["env.unset."+k] = at(p, "env.unset")
+	}
+	if err := x.limits(p); err != nil {
+		return err
+	}
+	return x.security(p)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// fold folds the chain, then the command line, which wins.
+func (x *folder) fold(chain []*Profile, cli Flags) error {
+	for _, p := range chain {
+		if err := x.profile(p); err != nil {
+			return err
+		}
+	}
+	f, o := &x.f, x.o
 	if cli.NoLimits {
 		if cli.Memory != 0 || cli.CPUQuota != 0 || cli.Pids != 0 || cli.CPUWeight != 0 || cli.IOWeight != 0 || cli.MemorySwapSet {
-			return f, nil, fmt.Errorf("--no-limits goes with no limit flag")
+			return fmt.Errorf("--no-limits goes with no limit flag")
 		}
 		f.Memory, f.MemorySwap, f.MemorySwapSet, f.CPUQuota, f.Pids, f.CPUWeight, f.IOWeight = 0, 0, false, 0, 0, 0, 0
 		for k := range o {
@@ -285,14 +370,17 @@ func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, erro
 		}
 		o["limits"] = "flag --no-limits"
 	}
-	if cli.Net != "" {
-		f.Net, o["net"] = cli.Net, "flag --net"
-	}
-	if cli.Hostname != "" {
-		f.Hostname, o["hostname"] = cli.Hostname, "flag --hostname"
-	}
-	if cli.Chdir != "" {
-		f.Chdir, o["chdir"] = cli.Chdir, "flag --chdir"
+	for _, s := range []struct {
+		v, name string
+		dst     *string
+	}{{cli.Net, "net", &f.Net}, {cli.Hostname, "hostname", &f.Hostname}, {cli.Chdir, "chdir", &f.Chdir}, {cli.Seccomp, "security.seccomp", &f.Seccomp}} {
+		if s.v != "" {
+			flag := s.name
+			if flag == "security.seccomp" {
+				flag = "seccomp"
+			}
+			*s.dst, o[s.name] = s.v, "flag --"+flag
+		}
 	}
 	// A boolean flag wins both ways: given (true), or given false.
 	for _, b := range []struct {
@@ -317,37 +405,34 @@ func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, erro
 	if cli.Timeout != 0 {
 		f.Timeout, o["timeout"] = cli.Timeout, "flag --timeout"
 	}
-	if cli.Seccomp != "" {
-		f.Seccomp, o["security.seccomp"] = cli.Seccomp, "flag --seccomp"
-	}
 	for _, fl := range cli.FS {
-		f.FS = replaceDest(f.FS, fl, vars["PWD"])
+		f.FS = replaceDest(f.FS, fl, x.vars["PWD"])
 	}
 	// Flags that contradict each other are refused, as Resolve would.
 	cliSet := map[string]string{}
 	for _, kv := range cli.Env {
 		k, v, _ := strings.Cut(kv, "=")
 		if prev, ok := cliSet[k]; ok && prev != kv {
-			return f, nil, &UsageError{Err: fmt.Errorf("--env %s conflicts with --env %s", kv, prev)}
+			return &UsageError{Err: fmt.Errorf("--env %s conflicts with --env %s", kv, prev)}
 		}
 		cliSet[k] = kv
-		set[k], setOrigin[k] = v, "flag --env"
-		unset = slices.DeleteFunc(unset, func(u string) bool { return u == k })
+		x.set[k], x.setOrigin[k] = v, "flag --env"
+		x.unset = slices.DeleteFunc(x.unset, func(u string) bool { return u == k })
 		delete(o, "env.unset."+k)
 	}
 	for _, k := range cli.Unsetenv {
 		if kv, ok := cliSet[k]; ok {
-			return f, nil, &UsageError{Err: fmt.Errorf("--unsetenv %s conflicts with --env %s", k, kv)}
+			return &UsageError{Err: fmt.Errorf("--unsetenv %s conflicts with --env %s", k, kv)}
 		}
-		delete(set, k)
-		unset = append(unset, k)
+		delete(x.set, k)
+		x.unset = append(x.unset, k)
 		o["env.unset."+k] = "flag --unsetenv"
 	}
-	for _, k := range sortedKeys(set) {
-		f.Env = append(f.Env, k+"="+set[k])
-		o["env.set."+k] = setOrigin[k]
+	for _, k := range sortedKeys(x.set) {
+		f.Env = append(f.Env, k+"="+x.set[k])
+		o["env.set."+k] = x.setOrigin[k]
 	}
-	f.Unsetenv, f.KeepEnv = dedupe(unset), dedupe(keep)
+	f.Unsetenv, f.KeepEnv = dedupe(x.unset), dedupe(x.keep)
 	for _, l := range []struct {
 		key  string
 		v    uint64
@@ -364,31 +449,38 @@ func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, erro
 	}
 	if cli.MemorySwapSet {
 		f.MemorySwap, f.MemorySwapSet, o["limits.memory_swap"] = cli.MemorySwap, true, "flag --memory-swap"
+		x.swapFrom = nil
+	}
+	// A profile's swap without a memory limit anywhere is its error
+	// (a flag's is Resolve's).
+	if f.MemorySwapSet && f.Memory == 0 && x.swapFrom != nil && !cli.NoLimits {
+		return x.swapFrom.errAt("limits.memory_swap", "limits.memory_swap %s goes with a memory limit: limits.memory in this profile or one it extends, or --memory", FormatSize(f.MemorySwap))
 	}
 	// What only the command line says.
 	f.PreserveFDs, f.JSONStatus, f.Argv = cli.PreserveFDs, cli.JSONStatus, cli.Argv
 	f.NoPTY, f.NoLimits = cli.NoPTY, cli.NoLimits
-	return f, o, nil
+	return nil
 }
 
-func applyLimits(p *Profile, vars Vars, f *Flags, o Origins, at func(*Profile, string) string) error {
+func (x *folder) limits(p *Profile) error {
+	f, o := &x.f, x.o
 	l := p.Limits // a copy: the profile itself stays as decoded
 	for key, v := range map[string]**string{"limits.memory": &l.Memory, "limits.memory_swap": &l.MemorySwap} {
 		if *v == nil {
 			continue
 		}
-		x, err := Expand(**v, vars)
+		s, err := Expand(**v, x.vars)
 		if err != nil {
 			return p.errAt(key, "%s: %v", key, err)
 		}
-		*v = &x
+		*v = &s
 	}
 	if c, ok := l.Cpus.(string); ok {
-		x, err := Expand(c, vars)
+		s, err := Expand(c, x.vars)
 		if err != nil {
 			return p.errAt("limits.cpus", "limits.cpus: %v", err)
 		}
-		l.Cpus = x
+		l.Cpus = s
 	}
 	if l.Memory != nil {
 		b, err := memoryMax(*l.Memory)
@@ -403,6 +495,7 @@ func applyLimits(p *Profile, vars Vars, f *Flags, o Origins, at func(*Profile, s
 			return p.errAt("limits.memory_swap", "memory_swap %s", err)
 		}
 		f.MemorySwap, f.MemorySwapSet, o["limits.memory_swap"] = b, true, at(p, "limits.memory_swap")
+		x.swapFrom = p
 	}
 	if l.Cpus != nil {
 		q, err := ParseCPUs(fmt.Sprint(l.Cpus))
@@ -411,49 +504,69 @@ func applyLimits(p *Profile, vars Vars, f *Flags, o Origins, at func(*Profile, s
 		}
 		f.CPUQuota, o["limits.cpus"] = q, at(p, "limits.cpus")
 	}
-	for _, x := range []struct {
+	for _, c := range []struct {
 		key string
 		v   *int64
 		dst *uint64
 	}{{"limits.pids", l.Pids, &f.Pids}, {"limits.cpu_weight", l.CPUWeight, &f.CPUWeight}, {"limits.io_weight", l.IOWeight, &f.IOWeight}} {
-		if x.v == nil {
+		if c.v == nil {
 			continue
 		}
-		if x.key != "limits.pids" && *x.v > 10000 {
-			return p.errAt(x.key, "%s = %d: want 1 to 10000", x.key, *x.v)
+		if c.key != "limits.pids" && *c.v > 10000 {
+			return p.errAt(c.key, "%s = %d: want 1 to 10000", c.key, *c.v)
 		}
-		if x.key == "limits.pids" {
-			if _, err := ParseCount("pids", strconv.FormatInt(*x.v, 10)); err != nil {
-				return p.errAt(x.key, "%v", err)
+		if c.key == "limits.pids" {
+			if _, err := ParseCount("pids", strconv.FormatInt(*c.v, 10)); err != nil {
+				return p.errAt(c.key, "%v", err)
 			}
 		}
-		*x.dst, o[x.key] = uint64(*x.v), at(p, x.key)
+		*c.dst, o[c.key] = uint64(*c.v), at(p, c.key)
+	}
+	return nil
+}
+
+// security folds a profile's [security] section in.
+func (x *folder) security(p *Profile) error {
+	f, o := &x.f, x.o
+	s := p.Security
+	if err := x.str(p, "security.seccomp", "security.seccomp", s.Seccomp, checkSeccompMode, &f.Seccomp); err != nil {
+		return err
+	}
+	if s.Landlock != nil {
+		f.NoLandlock, o["security.landlock"] = !*s.Landlock, at(p, "security.landlock")
+	}
+	if s.Strict != nil {
+		f.Strict, o["security.strict"] = *s.Strict, at(p, "security.strict")
+	}
+	if s.LogDenied != nil {
+		f.LogDenied, o["security.log_denied"] = *s.LogDenied, at(p, "security.log_denied")
+	}
+	return nil
+}
+
+// checkSeccompMode accepts what --seccomp names in a profile: a mode,
+// or the absolute path of a JSON profile (whose reading is the
+// caller's).
+func checkSeccompMode(v string) error {
+	if v != SeccompDefault && v != SeccompUnconfined && (!path.IsAbs(v) || strings.ContainsRune(v, 0)) {
+		return errors.New(`want "default", "unconfined" or the absolute path of a JSON profile`)
 	}
 	return nil
 }
 
 // mountFlag turns a [[mount]] entry into the flag it stands for.
 func mountFlag(m MountEntry, vars Vars) (FSFlag, error) {
-	kind, raw := FSRo, m.Ro
-	switch {
-	case m.Rw != nil:
-		kind, raw = FSRw, m.Rw
-	case m.Tmpfs != nil:
-		kind, raw = FSTmpfs, m.Tmpfs
-	case m.Hide != nil:
-		kind, raw = FSHide, m.Hide
-	}
+	kind, raw := m.kind(), m.value()
 	if kind != FSRo && kind != FSRw {
 		v, err := Expand(*raw, vars)
 		if err != nil {
 			return FSFlag{}, fmt.Errorf("%s %q: %v", kind, *raw, err)
 		}
-		f, err := ParseDest(kind, v)
+		d, err := CleanDest(v)
 		if err != nil {
-			return FSFlag{}, err
+			return FSFlag{}, fmt.Errorf("%s %q: %w", kind, *raw, err)
 		}
-		f.Optional = m.Optional
-		return f, nil
+		return FSFlag{Kind: kind, Dest: d, Arg: v, Optional: m.Optional}, nil
 	}
 	// SRC:DEST is split on the template, before expansion: a ':' in a
 	// value a variable brings (a directory named "..:" in $PWD) must
@@ -549,29 +662,4 @@ func ProjectDir(cwd, gitRoot string) string {
 		return path.Clean(gitRoot)
 	}
 	return cwd
-}
-
-// applySecurity folds a profile's [security] section into f.
-func applySecurity(p *Profile, vars Vars, f *Flags, o Origins, at func(*Profile, string) string) error {
-	s := p.Security
-	if s.Seccomp != nil {
-		v, err := Expand(*s.Seccomp, vars)
-		if err != nil {
-			return p.errAt("security.seccomp", "security.seccomp: %v", err)
-		}
-		if v != SeccompDefault && v != SeccompUnconfined && !path.IsAbs(v) {
-			return p.errAt("security.seccomp", "security.seccomp %q: want \"default\", \"unconfined\" or the absolute path of a JSON profile", *s.Seccomp)
-		}
-		f.Seccomp, o["security.seccomp"] = v, at(p, "security.seccomp")
-	}
-	if s.Landlock != nil {
-		f.NoLandlock, o["security.landlock"] = !*s.Landlock, at(p, "security.landlock")
-	}
-	if s.Strict != nil {
-		f.Strict, o["security.strict"] = *s.Strict, at(p, "security.strict")
-	}
-	if s.LogDenied != nil {
-		f.LogDenied, o["security.log_denied"] = *s.LogDenied, at(p, "security.log_denied")
-	}
-	return nil
 }

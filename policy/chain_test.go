@@ -120,7 +120,7 @@ func sources(chain []*policy.Profile) []string {
 
 func mustChain(t *testing.T, pf *files, refs ...string) []*policy.Profile {
 	t.Helper()
-	chain, err := policy.LoadChain(refs, pf.load)
+	chain, err := policy.LoadChain(refs, testVars(), pf.load)
 	if err != nil {
 		t.Fatalf("LoadChain(%q): %v", refs, err)
 	}
@@ -130,7 +130,7 @@ func mustChain(t *testing.T, pf *files, refs ...string) []*policy.Profile {
 func TestBuiltinProfilesGolden(t *testing.T) {
 	for _, name := range policy.BuiltinNames() {
 		t.Run(name, func(t *testing.T) {
-			chain, err := policy.LoadChain([]string{name}, builtinLoader)
+			chain, err := policy.LoadChain([]string{name}, testVars(), builtinLoader)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -193,7 +193,7 @@ func TestBuiltinProfilesGoldenNoStale(t *testing.T) {
 
 func resolveBuiltin(t *testing.T, cli policy.Flags, names ...string) *policy.Plan {
 	t.Helper()
-	chain, err := policy.LoadChain(names, builtinLoader)
+	chain, err := policy.LoadChain(names, testVars(), builtinLoader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,7 @@ func TestLoadChainErrors(t *testing.T) {
 		// An error in an extended file names that file.
 		{[]string{"usebad"}, `bad.toml:3:1: unknown key "run.network"`},
 	} {
-		chain, err := policy.LoadChain(tt.refs, pf.load)
+		chain, err := policy.LoadChain(tt.refs, testVars(), pf.load)
 		if err == nil || err.Error() != tt.want {
 			t.Errorf("LoadChain(%q) = %q, %v; want the error %q", tt.refs, sources(chain), err, tt.want)
 			continue

@@ -195,6 +195,33 @@ func checkEnvValue(v string) error {
 	return nil
 }
 
+// checkProfileEnvName checks a name a profile gives (a key of env.set,
+// an entry of env.unset): what --env and --unsetenv take, less "$" and
+// "*". Names are not expanded, so a "$" in one is a variable that would
+// never be; and they are not patterns (only env.keep has those).
+func checkProfileEnvName(k string) error {
+	if err := checkEnvKey(k); err != nil {
+		return err
+	}
+	if strings.Contains(k, "$") {
+		return fmt.Errorf("bad variable name %q: names are not expanded (variables go in values)", k)
+	}
+	if strings.Contains(k, "*") {
+		return fmt.Errorf("bad variable name %q: a name, not a pattern (env.keep takes PREFIX*)", k)
+	}
+	return nil
+}
+
+// checkKeepPattern checks an env.keep entry: a variable's NAME, or
+// PREFIX* for every name that starts with PREFIX.
+func checkKeepPattern(k string) error {
+	name, _ := strings.CutSuffix(k, "*")
+	if name == "" {
+		return fmt.Errorf("%q: want a variable's NAME or a PREFIX* pattern", k)
+	}
+	return checkProfileEnvName(name)
+}
+
 // ParseFD parses the value of --preserve-fd.
 func ParseFD(arg string) (int, error) {
 	n, err := strconv.Atoi(arg)

@@ -77,6 +77,23 @@ type LimitsSection struct {
 	IOWeight   *int64  `toml:"io_weight"`
 }
 
+// kind is the operation a (checked) entry stands for; value its text.
+func (m MountEntry) kind() FSKind {
+	switch {
+	case m.Rw != nil:
+		return FSRw
+	case m.Tmpfs != nil:
+		return FSTmpfs
+	case m.Hide != nil:
+		return FSHide
+	}
+	return FSRo
+}
+
+func (m MountEntry) value() *string {
+	return map[FSKind]*string{FSRo: m.Ro, FSRw: m.Rw, FSTmpfs: m.Tmpfs, FSHide: m.Hide}[m.kind()]
+}
+
 type pos struct{ line, col int }
 
 // ProfileError is an error in a profile, located in its file.
@@ -105,7 +122,8 @@ func (p *Profile) errAt(key string, format string, args ...any) error {
 
 // DecodeProfile decodes a profile strictly: a syntax error, an unknown
 // key, a wrong type or a bad value is an error naming source:line:col.
-// Values holding variables are checked once expanded (ApplyProfiles).
+// Values holding variables are checked with stand-ins of the variables'
+// shape (sampleVars), and again once expanded (ApplyProfiles).
 func DecodeProfile(source string, data []byte) (*Profile, error) {
 	p := &Profile{Source: source}
 	var err error
@@ -144,6 +162,9 @@ func (p *Profile) check() error {
 		if e == "" {
 			return p.errAt("extends", "empty profile name")
 		}
+		if _, err := Expand(e, sampleVars); err != nil {
+			return p.errAt("extends", "extends %q: %v", e, err)
+		}
 	}
 	l := p.Limits
 	if l.Cpus != nil {
@@ -158,7 +179,10 @@ func (p *Profile) check() error {
 			return p.errAt(key, "%s = %d: want a positive number", key, *v)
 		}
 	}
-	return nil
+	// Every value, checked as it is where the profile is applied, with
+	// variables of the right shape: a value that could never be right
+	// is refused here, by sbx profile check too, not at the first run.
+	return newFolder(sampleVars).profile(p)
 }
 
 // positions maps the keys of a TOML document to where they stand:

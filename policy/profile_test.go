@@ -94,7 +94,7 @@ func TestDecodeProfileErrors(t *testing.T) {
 		{"timeout negative", v1 + "[run]\ntimeout = \"-5m\"\n", "3:1", `timeout "-5m": want a positive duration`},
 		{"timeout zero", v1 + "[run]\ntimeout = \"0s\"\n", "3:1", "want a positive duration"},
 		{"timeout without unit", v1 + "[run]\ntimeout = \"90\"\n", "3:1", "want a positive duration"},
-		{"net bridge", v1 + "[run]\nnet = \"bridge\"\n", "3:1", `--net "bridge": want none or host`},
+		{"net bridge", v1 + "[run]\nnet = \"bridge\"\n", "3:1", `run.net "bridge": want none or host`},
 		{"bad env name", v1 + "[env]\nset = { \"A=B\" = \"1\" }\n", "3:9", `env.set: bad variable name "A=B"`},
 		{"bad unset name", v1 + "[env]\nunset = [\"A=B\"]\n", "3:1", `env.unset: bad variable name "A=B"`},
 		{"relative tmpfs", v1 + "[[mount]]\ntmpfs = \"scratch\"\n", "2:3", `DEST "scratch" is not an absolute path`},

@@ -751,3 +751,62 @@ func TestProfileOffFlags(t *testing.T) {
 		t.Errorf("--clearenv=false after the profile's env.clear = true: want the caller's PATH\n%s", r)
 	}
 }
+
+// TestProfileCheckValues: values that the matching flag refuses are
+// refused by sbx profile check, located at their key, not first at a run
+// with a flag's message; and a run says the same.
+func TestProfileCheckValues(t *testing.T) {
+	t.Parallel()
+	env, _ := profileEnv(t)
+	for _, tc := range []struct {
+		name, text string
+		line       int
+		words      []string
+	}{
+		{"relative chdir", "version = 1\n[run]\nchdir = \"relative/dir\"\n", 3, []string{"run.chdir", "relative/dir"}},
+		{"hostname a/b", "version = 1\n[run]\nhostname = \"a/b\"\n", 3, []string{"run.hostname", "a/b"}},
+		{"hostname of 100 characters", "version = 1\n[run]\nhostname = \"" + strings.Repeat("h", 100) + "\"\n", 3, []string{"run.hostname"}},
+		{"hostname with a newline", "version = 1\n[run]\nhostname = \"a\\nb\"\n", 3, []string{"run.hostname"}},
+		{"swap without memory", "version = 1\n[limits]\nmemory_swap = \"1G\"\n", 3, []string{"limits.memory_swap"}},
+		{"NUL in env.set", "version = 1\n[env]\nset = { A = \"a\\u0000b\" }\n", 3, []string{"env.set.A", "NUL"}},
+		{"a variable in env.keep", "version = 1\n[env]\nkeep = [\"$NOPE\"]\n", 3, []string{"env.keep", "$NOPE"}},
+		{"a bad env.keep pattern", "version = 1\n[env]\nkeep = [\"LC_*_X\"]\n", 3, []string{"env.keep", "LC_*_X"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := filepath.Join(t.TempDir(), "bad.toml")
+			writeFile(t, f, tc.text, 0o644)
+			checkLocated(t, sbxCmd{args: []string{"profile", "check", f}, env: env}.run(t), f, []int{tc.line}, tc.words...)
+			r := sbxCmd{args: []string{"run", "--dry-run", "--profile", f, "--", "true"}, env: env}.run(t)
+			checkLocated(t, r, f, []int{tc.line}, tc.words...)
+		})
+	}
+	// The memory may come from the command line.
+	swap := filepath.Join(t.TempDir(), "swap.toml")
+	writeFile(t, swap, "version = 1\n[limits]\nmemory_swap = \"1G\"\n", 0o644)
+	if r := (sbxCmd{args: []string{"run", "--dry-run", "--memory", "1G", "--profile", swap, "--", "true"}, env: env}).run(t); r.code != 0 {
+		t.Errorf("memory_swap with --memory: want exit 0\n%s", r)
+	}
+}
+
+// TestProfileExtendsVariables: extends entries may use variables, as
+// every string value may.
+func TestProfileExtendsVariables(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	env, _ := profileEnv(t, "HOME="+home)
+	if err := os.MkdirAll(filepath.Join(home, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	vars := filepath.Join(home, "d", "vars.toml")
+	writeFile(t, vars, "version = 1\ndescription = \"reached\"\n[run]\nhostname = \"from-vars\"\n", 0o644)
+	f := filepath.Join(t.TempDir(), "e.toml")
+	writeFile(t, f, "version = 1\nextends = [\"$HOME/d/vars.toml\"]\n", 0o644)
+	r := sbxCmd{args: []string{"profile", "show", f}, env: env}.run(t)
+	if r.code != 0 || !strings.Contains(r.stdout, `hostname = "from-vars"  # `+vars+":4") {
+		t.Errorf("show of a profile extending $HOME/d/vars.toml: want its hostname from %s\n%s", vars, r)
+	}
+	// Followed by check too: an error there is found.
+	writeFile(t, vars, "version = 1\n[run]\nhostname = \"a/b\"\n", 0o644)
+	checkLocated(t, sbxCmd{args: []string{"profile", "check", f}, env: env}.run(t), vars, []int{3}, "run.hostname")
+}

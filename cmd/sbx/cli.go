@@ -286,7 +286,7 @@ func runSandbox(args []string, died *int) int {
 	}
 	vars := sandbox.ProbeVars(caller)
 	// A profile's errors name their file:line:col; they need no prefix.
-	chain, err := policy.LoadChain(o.profiles, sandbox.ProfileLoader(vars))
+	chain, err := policy.LoadChain(o.profiles, vars, sandbox.ProfileLoader(vars))
 	if err != nil {
 		return fail(err)
 	}

@@ -34,7 +34,7 @@ func profile(args []string) int {
 		w.Flush()
 		return 0
 	case args[0] == "show" && len(args) == 2:
-		chain, err := policy.LoadChain([]string{args[1]}, load)
+		chain, err := policy.LoadChain([]string{args[1]}, vars, load)
 		if err != nil {
 			return fail(fmt.Errorf("profile show: %w", err))
 		}
@@ -45,7 +45,7 @@ func profile(args []string) int {
 		fmt.Print(policy.RenderProfile(chain, f, o))
 		return 0
 	case args[0] == "check" && len(args) == 2:
-		chain, err := policy.LoadChain([]string{args[1]}, load)
+		chain, err := policy.LoadChain([]string{args[1]}, vars, load)
 		if err == nil {
 			// Values with variables are checked as they would expand here.
 			_, _, err = policy.ApplyProfiles(chain, vars, policy.Flags{})
