@@ -53,13 +53,26 @@ type Loader func(ref, from string) (source string, data []byte, err error)
 // variables in extends entries are expanded with vars (refs come from
 // the command line, where the shell has expanded them).
 func LoadChain(refs []string, vars Vars, load Loader) ([]*Profile, error) {
+	chain, _, err := loadChain(refs, vars, load, false)
+	return chain, err
+}
+
+// loadChain is LoadChain; lenient, an extends entry that uses a
+// variable undefined here is not followed, and a note says so.
+func loadChain(refs []string, vars Vars, load Loader, lenient bool) ([]*Profile, []string, error) {
 	var chain []*Profile
+	var notes []string
 	seen := map[string]bool{}
 	var visit func(ref, from string, stack []string, by *Profile) error
 	visit = func(ref, from string, stack []string, by *Profile) error {
 		if by != nil {
 			r, err := Expand(ref, vars)
-			if err != nil {
+			var undef *UndefinedError
+			switch {
+			case err != nil && lenient && errors.As(err, &undef):
+				notes = append(notes, by.errAt("extends", "extends %q not followed: %v", ref, err).Error())
+				return nil
+			case err != nil:
 				return by.errAt("extends", "extends %q: %v", ref, err)
 			}
 			ref = r
@@ -93,10 +106,10 @@ func LoadChain(refs []string, vars Vars, load Loader) ([]*Profile, error) {
 	}
 	for _, r := range refs {
 		if err := visit(r, "", nil, nil); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return chain, nil
+	return chain, notes, nil
 }
 
 // Vars are the variables a profile may use, with their values. An
@@ -212,27 +225,34 @@ type Origins map[string]string
 // every profile). This, with Resolve, is where built-in defaults < the
 // profile chain < the command line is decided.
 func ApplyProfiles(chain []*Profile, vars Vars, cli Flags) (Flags, Origins, error) {
-	x := newFolder(vars)
+	x := newFolder(vars, false)
 	if err := x.fold(chain, cli); err != nil {
 		return Flags{}, nil, err
 	}
 	return x.f, x.o, nil
 }
 
-// folder folds profiles into flags, checking each value.
+// folder folds profiles into flags. Lenient (sbx profile show and
+// check), a value that uses a variable undefined here is kept as
+// written, unchecked (DecodeProfile checked it with sampleVars), and
+// unexpanded says so by its key.
 type folder struct {
-	vars Vars
-	f    Flags
-	o    Origins
+	vars    Vars
+	lenient bool
+	f       Flags
+	o       Origins
 	// The environment, folded in order; swapFrom is the profile whose
 	// memory_swap stands, if one's does.
 	set, setOrigin map[string]string
 	unset, keep    []string
 	swapFrom       *Profile
+	// unexpanded: Origins keys ("chdir", "env.set.K", "security.seccomp")
+	// and mount origins ("profile FILE:LINE"), with why.
+	unexpanded map[string]string
 }
 
-func newFolder(vars Vars) *folder {
-	return &folder{vars: vars, o: Origins{}, set: map[string]string{}, setOrigin: map[string]string{}}
+func newFolder(vars Vars, lenient bool) *folder {
+	return &folder{vars: vars, lenient: lenient, o: Origins{}, set: map[string]string{}, setOrigin: map[string]string{}, unexpanded: map[string]string{}}
 }
 
 // at is where key stands in p, for Origins.
@@ -244,10 +264,29 @@ func at(p *Profile, key string) string {
 	return fmt.Sprintf("%s:%d", p.Source, q.line)
 }
 
+// kept says whether v is kept as written, as it uses a variable that
+// is undefined here (lenient only), and records it as unexpanded.
+func (x *folder) kept(key, v string) bool {
+	delete(x.unexpanded, key)
+	if !x.lenient {
+		return false
+	}
+	var undef *UndefinedError
+	if _, err := Expand(v, x.vars); errors.As(err, &undef) {
+		x.unexpanded[key] = err.Error()
+		return true
+	}
+	return false
+}
+
 // str expands a string value of p and checks it: into dst, with its
 // origin under name.
 func (x *folder) str(p *Profile, key, name string, v *string, check func(string) error, dst *string) error {
 	if v == nil {
+		return nil
+	}
+	if x.kept(name, *v) {
+		*dst, x.o[name] = *v, at(p, key)
 		return nil
 	}
 	s, err := Expand(*v, x.vars)
@@ -300,11 +339,20 @@ func (x *folder) profile(p *Profile) error {
 	}
 	for i, m := range p.Mount {
 		key := "mount." + strconv.Itoa(i)
-		fl, err := mountFlag(m, x.vars)
-		if err != nil {
-			return p.errAt(key, "%v", err)
+		origin := "profile " + at(p, key)
+		var fl FSFlag
+		if raw := m.value(); x.kept(origin, *raw) {
+			fl = FSFlag{Kind: m.kind(), Source: *raw, Arg: *raw, Optional: m.Optional}
+			if fl.Kind == FSTmpfs || fl.Kind == FSHide {
+				fl.Source, fl.Dest = "", *raw
+			}
+		} else {
+			var err error
+			if fl, err = mountFlag(m, x.vars); err != nil {
+				return p.errAt(key, "%v", err)
+			}
 		}
-		fl.Origin = "profile " + at(p, key)
+		fl.Origin = origin
 		f.FS = replaceDest(f.FS, fl, x.vars["PWD"])
 	}
 	e := p.Env
@@ -380,6 +428,7 @@ func (x *folder) fold(chain []*Profile, cli Flags) error {
 				flag = "seccomp"
 			}
 			*s.dst, o[s.name] = s.v, "flag --"+flag
+			delete(x.unexpanded, s.name)
 		}
 	}
 	// A boolean flag wins both ways: given (true), or given false.
@@ -417,6 +466,7 @@ func (x *folder) fold(chain []*Profile, cli Flags) error {
 		}
 		cliSet[k] = kv
 		x.set[k], x.setOrigin[k] = v, "flag --env"
+		delete(x.unexpanded, "env.set."+k)
 		x.unset = slices.DeleteFunc(x.unset, func(u string) bool { return u == k })
 		delete(o, "env.unset."+k)
 	}

@@ -182,7 +182,7 @@ func (p *Profile) check() error {
 	// Every value, checked as it is where the profile is applied, with
 	// variables of the right shape: a value that could never be right
 	// is refused here, by sbx profile check too, not at the first run.
-	return newFolder(sampleVars).profile(p)
+	return newFolder(sampleVars, false).profile(p)
 }
 
 // positions maps the keys of a TOML document to where they stand:

@@ -387,5 +387,14 @@ func FuzzDecodeProfile(f *testing.F) {
 		if fl.Timeout < 0 || fl.Timeout == 0 && o["timeout"] != "" {
 			t.Fatalf("timeout %v from %q", fl.Timeout, o["timeout"])
 		}
+		// What sbx profile show prints of it reads back the same.
+		if len(p.Extends) > 0 {
+			return
+		}
+		s, err := policy.ShowChain([]string{"fuzz.toml"}, vars, func(string, string) (string, []byte, error) { return "fuzz.toml", data, nil })
+		if err != nil {
+			t.Fatalf("ShowChain of what ApplyProfiles took: %v", err)
+		}
+		compareFolded(t, roundTrip(t, s.Render(), vars), fl)
 	})
 }

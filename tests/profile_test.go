@@ -752,6 +752,67 @@ func TestProfileOffFlags(t *testing.T) {
 	}
 }
 
+// showValues is what sbx profile show prints less its comments: the
+// values, to compare a profile with what its output reads back as.
+func showValues(out string) string {
+	var b strings.Builder
+	for _, l := range lines(out) {
+		if i := strings.Index(l, "  # "); i >= 0 {
+			l = l[:i]
+		}
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// TestProfileShowWhole: sbx profile show prints every section that was
+// set, [security] too, each value with its origin; and its output, read
+// back as a profile, shows the same values ("$" in a literal value is
+// "$$").
+func TestProfileShowWhole(t *testing.T) {
+	t.Parallel()
+	env, _ := profileEnv(t)
+	dir := t.TempDir()
+	f := filepath.Join(dir, "s.toml")
+	writeFile(t, f, `version = 1
+[security]
+landlock = false
+strict = true
+seccomp = "unconfined"
+log_denied = false
+[env]
+set = { C = "$$HOME", D = "$HOME" }
+unset = ["E"]
+[run]
+root = false
+`, 0o644)
+	r := sbxCmd{args: []string{"profile", "show", f}, env: env}.run(t)
+	if r.code != 0 {
+		t.Fatalf("sbx profile show: want exit 0\n%s", r)
+	}
+	for _, want := range []string{
+		"[security]\n",
+		`seccomp = "unconfined"  # ` + f + ":5",
+		"landlock = false  # " + f + ":3",
+		"strict = true  # " + f + ":4",
+		"log_denied = false  # " + f + ":6",
+		`"C" = "$$HOME"  # ` + f + ":8",
+		"root = false  # " + f + ":11",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("show lacks %q\n%s", want, r.stdout)
+		}
+	}
+	back := filepath.Join(dir, "back.toml")
+	writeFile(t, back, r.stdout, 0o644)
+	r2 := sbxCmd{args: []string{"profile", "show", back}, env: env}.run(t)
+	if r2.code != 0 || showValues(r2.stdout) != showValues(r.stdout) {
+		t.Errorf("show of show's output differs:\n%s\n--- from:\n%s", r2, r.stdout)
+	}
+}
+
 // TestProfileCheckValues: values that the matching flag refuses are
 // refused by sbx profile check, located at their key, not first at a run
 // with a flag's message; and a run says the same.
@@ -809,4 +870,34 @@ func TestProfileExtendsVariables(t *testing.T) {
 	// Followed by check too: an error there is found.
 	writeFile(t, vars, "version = 1\n[run]\nhostname = \"a/b\"\n", 0o644)
 	checkLocated(t, sbxCmd{args: []string{"profile", "check", f}, env: env}.run(t), vars, []int{3}, "run.hostname")
+}
+
+// TestProfileCheckNoProject: check and show need no variable defined;
+// where $PROJECT is undefined (here: from /), check passes and show
+// prints the value as written with a note. An unknown variable is still
+// an error, and a run still refuses an undefined one.
+func TestProfileCheckNoProject(t *testing.T) {
+	t.Parallel()
+	env, _ := profileEnv(t)
+	dir := t.TempDir()
+	f := filepath.Join(dir, "p.toml")
+	writeFile(t, f, "version = 1\n[run]\nchdir = \"$PROJECT\"\n[[mount]]\nrw = \"$PROJECT\"\n", 0o644)
+	if r := (sbxCmd{args: []string{"profile", "check", f}, env: env}).in("/").run(t); r.code != 0 || r.stderr != "" {
+		t.Errorf("check of a profile using $PROJECT, from /: want exit 0, nothing on stderr\n%s", r)
+	}
+	r := sbxCmd{args: []string{"profile", "show", "build"}, env: env}.in("/").run(t)
+	if r.code != 0 || !strings.Contains(r.stdout, "\nrw = \"$PROJECT\"\n") || !strings.Contains(r.stdout, "not expanded: $PROJECT is undefined here") {
+		t.Errorf("show build from /: want exit 0 and $PROJECT as written, with a note\n%s", r)
+	}
+	// Its output is still a profile.
+	out := filepath.Join(dir, "build.toml")
+	writeFile(t, out, r.stdout, 0o644)
+	if c := (sbxCmd{args: []string{"profile", "check", out}, env: env}).in("/").run(t); c.code != 0 {
+		t.Errorf("the output of show build from / is not a valid profile\n%s", c)
+	}
+	bad := filepath.Join(dir, "bad.toml")
+	writeFile(t, bad, "version = 1\n[run]\nchdir = \"$SBX_T_NOPE\"\n", 0o644)
+	checkLocated(t, sbxCmd{args: []string{"profile", "check", bad}, env: env}.in("/").run(t), bad, []int{3}, "$SBX_T_NOPE")
+	run := sbxCmd{args: []string{"run", "--dry-run", "--profile", f, "--", "true"}, env: env}.in("/").run(t)
+	checkLocated(t, run, f, []int{3}, "$PROJECT")
 }

@@ -34,26 +34,26 @@ func profile(args []string) int {
 		w.Flush()
 		return 0
 	case args[0] == "show" && len(args) == 2:
-		chain, err := policy.LoadChain([]string{args[1]}, vars, load)
+		// Values that use a variable undefined here ($PROJECT outside a
+		// project) are shown as written, with a note, not refused.
+		s, err := policy.ShowChain([]string{args[1]}, vars, load)
 		if err != nil {
 			return fail(fmt.Errorf("profile show: %w", err))
 		}
-		f, o, err := policy.ApplyProfiles(chain, vars, policy.Flags{})
-		if err != nil {
-			return fail(fmt.Errorf("profile show: %w", err))
-		}
-		fmt.Print(policy.RenderProfile(chain, f, o))
+		fmt.Print(s.Render())
 		return 0
 	case args[0] == "check" && len(args) == 2:
-		chain, err := policy.LoadChain([]string{args[1]}, vars, load)
-		if err == nil {
-			// Values with variables are checked as they would expand here.
-			_, _, err = policy.ApplyProfiles(chain, vars, policy.Flags{})
-		}
+		// Syntax, schema and every value, without needing the variables
+		// to be defined here (they are expanded where a profile is
+		// applied); the chain is folded as a run would fold it.
+		s, err := policy.ShowChain([]string{args[1]}, vars, load)
 		if err != nil {
 			return fail(err)
 		}
-		fmt.Printf("%s: ok\n", chain[len(chain)-1].Source)
+		for _, n := range s.Notes {
+			warn(n)
+		}
+		fmt.Printf("%s: ok\n", s.Chain[len(s.Chain)-1].Source)
 		return 0
 	}
 	return fail(fmt.Errorf("profile %q: want list, show NAME or check FILE", args))
