@@ -596,10 +596,22 @@ func (x *folder) security(p *Profile) error {
 
 // checkSeccompMode accepts what --seccomp names in a profile: a mode,
 // or the absolute path of a JSON profile (whose reading is the
-// caller's).
+// caller's: ValueError locates what goes wrong there).
 func checkSeccompMode(v string) error {
 	if v != SeccompDefault && v != SeccompUnconfined && (!path.IsAbs(v) || strings.ContainsRune(v, 0)) {
 		return errors.New(`want "default", "unconfined" or the absolute path of a JSON profile`)
+	}
+	return nil
+}
+
+// ValueError places err, about the value at key (an Origins key such
+// as "security.seccomp"), in the profile that gave it, or returns nil
+// when no profile of chain did (a flag, a default).
+func ValueError(chain []*Profile, o Origins, key string, err error) error {
+	for i := len(chain) - 1; i >= 0; i-- {
+		if p := chain[i]; p.pos[key].line != 0 && at(p, key) == o[key] {
+			return p.errAt(key, "%s: %v", key, err)
+		}
 	}
 	return nil
 }

@@ -109,3 +109,28 @@ func TestApplySwapWithoutMemory(t *testing.T) {
 		}
 	}
 }
+
+// ValueError places an error about a value (the seccomp profile's file,
+// read outside policy) in the profile that gave it, not in one a later
+// profile or a flag overrode.
+func TestValueError(t *testing.T) {
+	pf := &files{text: map[string]string{
+		"a.toml": "version = 1\n[security]\nseccomp = \"/a.json\"\n",
+		"b.toml": "version = 1\n\n\n[security]\nseccomp = \"/b.json\"\n",
+	}}
+	chain := mustChain(t, pf, "a", "b")
+	_, o, err := policy.ApplyProfiles(chain, testVars(), cmd())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = policy.ValueError(chain, o, "security.seccomp", errors.New("open /b.json: no such file or directory"))
+	if err == nil || err.Error() != "b.toml:5:1: security.seccomp: open /b.json: no such file or directory" || !errors.Is(err, policy.ErrUsage) {
+		t.Errorf("ValueError = %v", err)
+	}
+	cli := cmd()
+	cli.Seccomp = "/flag.json"
+	_, o, _ = policy.ApplyProfiles(chain, testVars(), cli)
+	if err := policy.ValueError(chain, o, "security.seccomp", errors.New("x")); err != nil {
+		t.Errorf("ValueError of a flag's value = %v, want nil", err)
+	}
+}

@@ -830,6 +830,7 @@ func TestProfileCheckValues(t *testing.T) {
 		{"hostname with a newline", "version = 1\n[run]\nhostname = \"a\\nb\"\n", 3, []string{"run.hostname"}},
 		{"swap without memory", "version = 1\n[limits]\nmemory_swap = \"1G\"\n", 3, []string{"limits.memory_swap"}},
 		{"NUL in env.set", "version = 1\n[env]\nset = { A = \"a\\u0000b\" }\n", 3, []string{"env.set.A", "NUL"}},
+		{"missing seccomp profile", "version = 1\n[security]\nseccomp = \"/nonexistent/sbx-test.json\"\n", 3, []string{"security.seccomp", "/nonexistent/sbx-test.json"}},
 		{"a variable in env.keep", "version = 1\n[env]\nkeep = [\"$NOPE\"]\n", 3, []string{"env.keep", "$NOPE"}},
 		{"a bad env.keep pattern", "version = 1\n[env]\nkeep = [\"LC_*_X\"]\n", 3, []string{"env.keep", "LC_*_X"}},
 	} {
@@ -842,6 +843,12 @@ func TestProfileCheckValues(t *testing.T) {
 			checkLocated(t, r, f, []int{tc.line}, tc.words...)
 		})
 	}
+	// A seccomp profile that is there but no profile is located too.
+	bad := filepath.Join(t.TempDir(), "seccomp.json")
+	writeFile(t, bad, "{not json", 0o644)
+	f := filepath.Join(t.TempDir(), "p.toml")
+	writeFile(t, f, "version = 1\n\n[security]\nseccomp = \""+bad+"\"\n", 0o644)
+	checkLocated(t, sbxCmd{args: []string{"profile", "check", f}, env: env}.run(t), f, []int{4}, "security.seccomp")
 	// The memory may come from the command line.
 	swap := filepath.Join(t.TempDir(), "swap.toml")
 	writeFile(t, swap, "version = 1\n[limits]\nmemory_swap = \"1G\"\n", 0o644)

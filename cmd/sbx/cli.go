@@ -295,12 +295,8 @@ func runSandbox(args []string, died *int) int {
 	if err != nil {
 		return fail(err)
 	}
-	if s := merged.Seccomp; s != "" && s != policy.SeccompDefault && s != policy.SeccompUnconfined {
-		b, err := sandbox.ReadConfig(s)
-		if err != nil {
-			return fail(fmt.Errorf("run: --seccomp: %w", err))
-		}
-		merged.SeccompJSON = b
+	if merged.SeccompJSON, err = seccompFile(chain, merged, origins, nil, false); err != nil {
+		return fail(err)
 	}
 	host, err := sandbox.ProbeHost(merged, caller)
 	if err != nil {
@@ -316,7 +312,7 @@ func runSandbox(args []string, died *int) int {
 	if o.dryRun {
 		// A profile file's errors come now, as they would at a run.
 		if err := sandbox.CheckSeccomp(plan.Security.Seccomp); err != nil {
-			return fail(fmt.Errorf("run: --seccomp: %w", err))
+			return fail(seccompError(chain, origins, err))
 		}
 		if o.json {
 			b, err := plan.JSON()

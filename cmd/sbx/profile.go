@@ -47,6 +47,9 @@ func profile(args []string) int {
 		// to be defined here (they are expanded where a profile is
 		// applied); the chain is folded as a run would fold it.
 		s, err := policy.ShowChain([]string{args[1]}, vars, load)
+		if err == nil {
+			_, err = seccompFile(s.Chain, s.Flags, s.Origins, s.Unexpanded, true)
+		}
 		if err != nil {
 			return fail(err)
 		}
@@ -57,4 +60,35 @@ func profile(args []string) int {
 		return 0
 	}
 	return fail(fmt.Errorf("profile %q: want list, show NAME or check FILE", args))
+}
+
+// seccompFile reads the JSON seccomp profile f names, if it names one,
+// and with check compiles it too. A value kept unexpanded (sbx profile
+// check where a variable is undefined) names no file to read here.
+func seccompFile(chain []*policy.Profile, f policy.Flags, o policy.Origins, unexpanded map[string]string, check bool) ([]byte, error) {
+	s := f.Seccomp
+	if s == "" || s == policy.SeccompDefault || s == policy.SeccompUnconfined {
+		return nil, nil
+	}
+	if _, ok := unexpanded["security.seccomp"]; ok {
+		return nil, nil
+	}
+	b, err := sandbox.ReadConfig(s)
+	if err == nil && check {
+		err = sandbox.CheckSeccomp(policy.Seccomp{Mode: policy.SeccompProfile, Path: s, JSON: string(b)})
+	}
+	if err != nil {
+		return nil, seccompError(chain, o, err)
+	}
+	return b, nil
+}
+
+// seccompError places an error about the seccomp profile's file: at
+// the security.seccomp key of the profile that named it, or on
+// --seccomp.
+func seccompError(chain []*policy.Profile, o policy.Origins, err error) error {
+	if perr := policy.ValueError(chain, o, "security.seccomp", err); perr != nil {
+		return perr
+	}
+	return fmt.Errorf("run: --seccomp: %w", err)
 }
