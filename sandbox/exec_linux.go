@@ -67,13 +67,15 @@ func (r *reaper) wait(pid int, stopped func(unix.Signal)) unix.WaitStatus {
 		opts = unix.WUNTRACED
 	}
 	for {
-		next := -1
+		next, nohang := -1, 0
 		if r.sigsys != nil {
-			next = r.peek(opts)
+			// What peek saw may be gone by now (a stop undone by a
+			// SIGCONT): waiting on that one pid must not block.
+			next, nohang = r.peek(opts), unix.WNOHANG
 		}
 		var ws unix.WaitStatus
-		got, err := unix.Wait4(next, &ws, opts, nil)
-		if errors.Is(err, unix.EINTR) {
+		got, err := unix.Wait4(next, &ws, opts|nohang, nil)
+		if errors.Is(err, unix.EINTR) || err == nil && got == 0 {
 			continue
 		}
 		if err == nil && ws.Stopped() {

@@ -669,3 +669,21 @@ func TestPreservedTerminalRefused(t *testing.T) {
 		t.Errorf("--no-pty --preserve-fd of a terminal: want it kept\n%s", r)
 	}
 }
+
+// With --log-denied and a terminal, PID 1 looks at each child before
+// reaping it. A stop it saw can be undone by a SIGCONT before it waits:
+// it must not then block on that one child, here an orphan stopped and
+// continued over and over and then left asleep for a minute, while the
+// payload has ended.
+func TestReaperStopUndone(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	chelper := requireCHelper(t)
+	for i := range 5 {
+		o := startInTerm(t, 24, 80, sbxArgv(append(append([]string{"--log-denied"}, helperFlags()...), "--", chelper, "stopcont")...)...)
+		// PID 1's exit kills the sleeping orphan: sbx ends with the payload.
+		if code := o.wait(t, 20*time.Second); code != 0 || !strings.Contains(o.output(), "ok") {
+			t.Fatalf("run %d: exit %d, want 0 and ok\n%s", i, code, o.output())
+		}
+	}
+}

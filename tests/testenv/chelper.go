@@ -14,14 +14,18 @@ const CHelperName = "chelper"
 
 // chelperSource does what Go cannot do portably: system calls through the
 // other two ABIs of an x86-64 kernel (int80, x32: getpid, "ok" when it
-// returned this process's id), and one call from a single-threaded
-// process that exits right after it (keyctl). Each verb prints "ok" or
-// the errno's name.
+// returned this process's id), one call from a single-threaded process
+// that exits right after it (keyctl), and an orphan stopped and
+// continued in a tight loop (stopcont). Each verb prints "ok" or the
+// errno's name.
 const chelperSource = `#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void report(long r, int ok) {
@@ -37,7 +41,7 @@ static void report(long r, int ok) {
 int main(int argc, char **argv) {
 	long r;
 	if (argc != 2) {
-		fprintf(stderr, "usage: chelper int80|x32|keyctl\n");
+		fprintf(stderr, "usage: chelper int80|x32|keyctl|stopcont\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "int80") == 0) {
@@ -56,6 +60,35 @@ int main(int argc, char **argv) {
 			r = -errno;
 		}
 		report(r, r >= 0);
+	} else if (strcmp(argv[1], "stopcont") == 0) {
+		/* an orphan (PID 1's to reap) that stops itself over and over,
+		   each time continued at once, then sleeps for a minute */
+		int p[2];
+		pid_t child, orphan = 0;
+		char done;
+		if (pipe(p) < 0 || (child = fork()) < 0)
+			return 2;
+		if (child == 0) {
+			orphan = fork();
+			if (orphan == 0) {
+				for (int i = 0; i < 3000; i++)
+					raise(SIGSTOP);
+				(void)!write(p[1], "d", 1);
+				close(p[1]);
+				sleep(60);
+				_exit(0);
+			}
+			(void)!write(p[1], &orphan, sizeof orphan);
+			_exit(0);
+		}
+		close(p[1]);
+		if (read(p[0], &orphan, sizeof orphan) != sizeof orphan || orphan <= 0)
+			return 2;
+		waitpid(child, NULL, 0);
+		fcntl(p[0], F_SETFL, O_NONBLOCK);
+		while (read(p[0], &done, 1) != 1)
+			kill(orphan, SIGCONT);
+		puts("ok");
 	} else {
 		fprintf(stderr, "chelper: unknown verb %s\n", argv[1]);
 		return 2;
