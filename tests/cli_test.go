@@ -24,6 +24,9 @@ func TestInfoVerbs(t *testing.T) {
 		{"profile", "--help"},
 		{"completion", "--help"},
 		{"shell-init", "-h"},
+		{"version", "--help"},
+		{"help", "--help"},
+		{"help", "version"},
 	} {
 		t.Run(strings.Join(args, "_"), func(t *testing.T) {
 			t.Parallel()
@@ -76,6 +79,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown verb", []string{"frobnicate"}, "frobnicate"},
 		{"bool not a bool", []string{"run", "--root=banana", "--", "true"}, "--root=banana"},
 		{"bool of ps", []string{"ps", "--json=2"}, "--json=2"},
+		{"number of stop", []string{"stop", "--time", "x", "abc"}, "--time=x"},
 		{"version with an argument", []string{"version", "extra"}, "extra"},
 		{"help of no verb", []string{"help", "bogus"}, "bogus"},
 		// A device or a FIFO would exhaust sbx's memory or hang it.

@@ -44,7 +44,7 @@ Usage:
   sbx exec [--env K=V] [--chdir DIR] ID [--] COMMAND [ARG...]
                                           run a command inside a running sandbox
   sbx version
-  sbx help [run]
+  sbx help [VERB]
 
 Examples:
   sbx run -- make                         build with the project read-only and no network
@@ -87,6 +87,10 @@ func sbx(args []string) int {
 	case "exec":
 		return execCmd(args[1:])
 	case "version", "--version":
+		if wantsHelp(args[1:]) {
+			fmt.Print("Usage: sbx version\n\nPrint sbx's version, the Go release it was built with and its commit.\n")
+			return 0
+		}
 		if len(args) > 1 {
 			return fail(fmt.Errorf("version: unexpected argument %q", args[1]))
 		}
@@ -96,7 +100,7 @@ func sbx(args []string) int {
 		switch {
 		case len(args) > 2:
 			return fail(fmt.Errorf("help: unexpected argument %q", args[2]))
-		case len(args) == 1 || args[1] == "help" || args[1] == "version":
+		case len(args) == 1 || args[1] == "help" || wantsHelp(args[1:]):
 			fmt.Print(usage)
 			return 0
 		case !commands[args[1]]:
@@ -223,17 +227,18 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 }
 
 // flagError shortens pflag's "invalid argument" errors: sbx's own values
-// name the flag and the value themselves; pflag's (the booleans) get them
-// in the same form, --root=banana.
+// name the flag and the value themselves; pflag's (booleans, numbers) get
+// them in the same form, --root=banana.
 func flagError(err error) error {
 	var ive *pflag.InvalidValueError
 	if !errors.As(err, &ive) || errors.Unwrap(ive) == nil {
 		return err
 	}
-	if fl := ive.GetFlag(); fl != nil && fl.Value.Type() == "bool" {
-		return fmt.Errorf("--%s=%s: %w", fl.Name, ive.GetValue(), errors.Unwrap(ive))
+	cause := errors.Unwrap(ive)
+	if fl := ive.GetFlag(); fl != nil && !strings.Contains(cause.Error(), "--"+fl.Name) {
+		return fmt.Errorf("--%s=%s: %w", fl.Name, ive.GetValue(), cause)
 	}
-	return errors.Unwrap(ive)
+	return cause
 }
 
 func runUsage(fs *pflag.FlagSet) string {

@@ -40,7 +40,7 @@ func doctor(args []string) int {
 	if *asJSON {
 		b, err := json.MarshalIndent(checks, "", "  ")
 		if err != nil {
-			return fail(fmt.Errorf("doctor: %w", flagError(err)))
+			return fail(fmt.Errorf("doctor: %w", err))
 		}
 		os.Stdout.Write(append(b, '\n'))
 	} else {

@@ -172,7 +172,7 @@ func wrapCmd(args []string) int {
 	case "install", "remove":
 		d, err := shimDir(*dir)
 		if err != nil {
-			return fail(fmt.Errorf("wrap %s: %w", args[0], flagError(err)))
+			return fail(fmt.Errorf("wrap %s: %w", args[0], err))
 		}
 		if args[0] == "install" {
 			return wrapInstall(d)
