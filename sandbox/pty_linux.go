@@ -53,6 +53,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -276,6 +277,7 @@ func newTerminal(pt *policy.PTY) (*terminal, error) {
 	}
 	t := &terminal{fd: fd, null: null, plan: pt, saved: *saved, inherit: foreground(fd) && pt.Stdin, mfd: -1,
 		stopR: stop[0], stopW: stop[1], wakeR: wake[0], wakeW: wake[1], outDone: make(chan struct{})}
+	t.filter.eightBit = !utf8Locale(os.Getenv)
 	switch {
 	case pt.Stdout:
 		t.out = os.Stdout
@@ -687,6 +689,22 @@ type answerFilter struct {
 	// asked: an ESC, a C1 control or ENQ came, in either mode: the
 	// terminal may have been asked something.
 	asked bool
+	// eightBit reads every byte alone, as a terminal not in UTF-8 mode
+	// does: 0x9b in ś (C5 9B) is then CSI. sbx's locale says which.
+	eightBit bool
+}
+
+// utf8Locale says whether the locale in env (LC_ALL, else LC_CTYPE,
+// else LANG) is UTF-8: a terminal is then most likely in UTF-8 mode too.
+// No locale is the C locale, which is not.
+func utf8Locale(getenv func(string) string) bool {
+	for _, k := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
+		if v := getenv(k); v != "" {
+			v = strings.ToLower(v)
+			return strings.Contains(v, "utf-8") || strings.Contains(v, "utf8")
+		}
+	}
+	return false
 }
 
 const (
@@ -748,6 +766,12 @@ func (f *answerFilter) pass(b []byte) []byte {
 // mode does; bytes that make no valid character go on one by one, as
 // they are for a terminal that is not.
 func (f *answerFilter) byte(out []byte, c byte) []byte {
+	if f.eightBit {
+		if c < 0x80 {
+			return f.ascii(out, c)
+		}
+		return f.raw(out, c)
+	}
 	if f.u8n > 0 {
 		lead := f.u8[0]
 		lo, hi := byte(0x80), byte(0xbf)
@@ -990,9 +1014,10 @@ func keepCSI(body []byte, final byte) bool {
 	return false
 }
 
-// reportModes are the DEC private modes that make a terminal send
-// reports of its own: mouse tracking, focus events, in-band resize.
-var reportModes = map[int]bool{9: true, 1000: true, 1001: true, 1002: true, 1003: true, 1004: true, 2048: true}
+// reportModes are the DEC private modes that make a terminal send input
+// of its own: mouse tracking, focus events, in-band resize, colour-scheme
+// reports (2031), and the wheel as arrow keys (1007).
+var reportModes = map[int]bool{9: true, 1000: true, 1001: true, 1002: true, 1003: true, 1004: true, 1007: true, 2031: true, 2048: true}
 
 // eachMode tells whether ok holds for every mode number in params.
 func eachMode(params []byte, ok func(int) bool) bool {

@@ -97,7 +97,7 @@ var answerCases = []struct{ name, in, want string }{
 	{"locator", "\x1b[1'z\x1b[1'|", ""},
 	{"XTREPORTSGR", "\x1b[1;1;1;1#|", ""},
 	{"highlight mouse tracking", "\x1b[1;1;1;1;1T", ""},
-	{"reporting modes", "\x1b[?2048h\x1b[?1000h\x1b[?25;1004h\x1b[?9h", ""},
+	{"reporting modes", "\x1b[?2048h\x1b[?1000h\x1b[?25;1004h\x1b[?9h\x1b[?2031h\x1b[?1007h", ""},
 	{"VT52 mode", "\x1b[?2l\x1b[?1;2l", ""},
 	{"ANSI modes", "\x1b[4h\x1b[2h\x1b[12l\x1b[4l", "\x1b[4h\x1b[4l"},
 	{"malformed", "\x1b[1?m\x1b[1$2m\x1b[?1:2h", ""},
@@ -161,6 +161,35 @@ func TestAnswerFilterUTF8(t *testing.T) {
 	}
 }
 
+// For a terminal not in UTF-8 mode (the caller's locale is not UTF-8),
+// the bytes of a UTF-8 character that are C1 controls start sequences.
+func TestAnswerFilterEightBit(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"\xc5\x9b6n", "\xc5"},               // ś, then "6n": CSI 6 n to such a terminal
+		{"\xd0\x90$qm\xc5\x9c", "\xd0"},      // DCS $ q m (DECRQSS) and its ST
+		{"\xc5\x9d52;c;?\a", "\xc5"},         // OSC 52: a clipboard read
+		{"caf\xe9 \x9b1m", "caf\xe9 \x9b1m"}, // Latin-1 text, and SGR kept
+	} {
+		f := answerFilter{eightBit: true}
+		if got := string(f.drop([]byte(c.in))); got != c.want {
+			t.Errorf("eight-bit drop(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	for env, want := range map[string]bool{
+		"LANG=en_US.UTF-8": true, "LANG=pl_PL.utf8": true, "LC_ALL=C LANG=en_US.UTF-8": false,
+		"LC_CTYPE=C.UTF-8 LANG=C": true, "LANG=C": false, "": false, "LANG=de_DE.ISO-8859-1": false,
+	} {
+		vars := map[string]string{}
+		for _, kv := range strings.Fields(env) {
+			k, v, _ := strings.Cut(kv, "=")
+			vars[k] = v
+		}
+		if got := utf8Locale(func(k string) string { return vars[k] }); got != want {
+			t.Errorf("utf8Locale(%s) = %v, want %v", env, got, want)
+		}
+	}
+}
+
 // pass, in the foreground, gives everything on: a sequence it let
 // start, drop ends with CAN (always, since terminals differ on where some
 // sequences end); what drop held back, pass gives on first.
@@ -219,6 +248,11 @@ func FuzzAnswerFilter(f *testing.F) {
 	}
 	f.Add([]byte("\x1b[1;31mś\x1b\x1b[6n\x1b[\x1b[c\xc2\x9b5n\x90$qm\x9c\xe2\x9b6n\x1bP\x1b\\"), uint16(7))
 	f.Fuzz(func(t *testing.T, in []byte, at uint16) {
+		// For a terminal not in UTF-8 mode, every byte is what it is.
+		e := answerFilter{eightBit: true}
+		if out := e.drop(in); refAnswersIn(out, false, true, 0) != "" {
+			t.Fatalf("eight-bit drop(%q) = %q: a terminal not in UTF-8 mode answers %s", in, out, refAnswersIn(out, false, true, 0))
+		}
 		var a answerFilter
 		out := a.drop(in)
 		for _, utf := range []bool{true, false} {
@@ -261,11 +295,22 @@ func FuzzAnswerFilter(f *testing.F) {
 // sequence, a character from 0xa0 is read as the one 0x80 below, and
 // one beyond 0xff is skipped.
 func refAnswers(b []byte, utf bool, from int) string {
+	return refAnswersIn(b, utf, false, from)
+}
+
+// refAnswersIn is refAnswers; with raw, every byte is read alone, as a
+// terminal not in UTF-8 mode reads it (0x9b in ś is CSI).
+func refAnswersIn(b []byte, utf, raw bool, from int) string {
 	type unit struct{ c, end int }
 	var units []unit
 	for i := 0; i < len(b); {
 		r, n := utf8.DecodeRune(b[i:])
+		if raw {
+			r, n = rune(b[i]), 1
+		}
 		switch {
+		case raw:
+			units = append(units, unit{int(b[i]), i + 1})
 		case utf:
 			units = append(units, unit{int(r), i + n})
 		case n == 2 && r < 0xa0:
@@ -449,7 +494,7 @@ func refCSIAnswers(params, inter []byte, final byte) string {
 		return "DECRQDE"
 	case final == 'T' && prefix == 0 && strings.Contains(string(params), ";"):
 		return "highlight mouse tracking"
-	case final == 'h' && prefix == '?' && (modes[9] || modes[1000] || modes[1001] || modes[1002] || modes[1003] || modes[1004] || modes[2048]):
+	case final == 'h' && prefix == '?' && (modes[9] || modes[1000] || modes[1001] || modes[1002] || modes[1003] || modes[1004] || modes[1007] || modes[2031] || modes[2048]):
 		return "a reporting mode"
 	case final == 'l' && prefix == '?' && modes[2]:
 		return "VT52 mode"

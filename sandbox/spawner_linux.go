@@ -247,7 +247,7 @@ func reportKilled(ctl *conn, mode string) func(pid int) {
 		n++
 		switch {
 		case n <= maxDeniedLines:
-			ctl.send(message{Type: msgDenied, Text: fmt.Sprintf("%s (pid %d) was killed by SIGSYS: %s", procName(pid), pid, why)})
+			ctl.send(message{Type: msgDenied, Text: fmt.Sprintf("%s (pid %d) was killed by SIGSYS, most likely by the filter: %s", procName(pid), pid, why)})
 		case n == maxDeniedLines+1:
 			ctl.send(message{Type: msgDenied, Text: "killed by SIGSYS: further ones not shown"})
 		}

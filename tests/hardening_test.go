@@ -455,7 +455,7 @@ func TestLogDenied(t *testing.T) {
 				t.Logf("int80: exit %d, not SIGSYS: this kernel stops int $0x80 before the filter (no IA32 emulation)", r.code)
 				continue
 			}
-			re := regexp.MustCompile(`(?m)^sbx: denied: chelper \(pid \d+\) was killed by SIGSYS: .*foreign ABI`)
+			re := regexp.MustCompile(`(?m)^sbx: denied: chelper \(pid \d+\) was killed by SIGSYS, most likely by the filter: .*foreign ABI`)
 			if r.code != sigsys || len(re.FindAllString(r.stderr, -1)) != 1 {
 				t.Errorf("chelper %s with --log-denied: want exit %d and one line matching %q\n%s", verb, sigsys, re, r)
 			}

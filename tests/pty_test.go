@@ -604,20 +604,26 @@ func TestTerminalQueriesParsed(t *testing.T) {
 	}
 	// printf takes at most three octal digits: \2336n is 9B then "6n".
 	payload := sbxArgv("--", "/bin/sh", "-c", `sleep 0.3; printf 'A[\033\033[6n]B[\033[\033[6n]C[\033[6\030\033[6n]D[\2336n]E[\302\2336n]F[\033Z]G[\220$qm\234]H[\305\2336n]end\n'`)
-	want := "A[]B[]C[\x18]D[]E[]F[]G[]H[ś6n]end"
-	for _, c := range []struct{ name, cmd string }{
-		{"background", shQuoteArgs(payload) + " & wait"},
-		{"stdin redirected", shQuoteArgs(payload) + " </dev/null"},
+	// In a UTF-8 locale, ś (C5 9B) is text; in another, the terminal is
+	// taken to read every byte alone, and its 9B is CSI.
+	for _, loc := range []struct{ name, want string }{
+		{"C.UTF-8", "A[]B[]C[\x18]D[]E[]F[]G[]H[ś6n]end"},
+		{"C", "A[]B[]C[\x18]D[]E[\xc2]F[]G[]H[\xc5]end"},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			o := startInTerm(t, 24, 80, "bash", "-m", "-c", c.cmd)
-			o.waitFor(t, "]end", 15*time.Second)
-			o.wait(t, 10*time.Second)
-			if out := o.output(); !strings.Contains(out, want) {
-				t.Errorf("want the text without the questions, %q, got %q", want, out)
-			}
-		})
+		for _, c := range []struct{ name, cmd string }{
+			{"background", "LC_ALL=" + loc.name + " " + shQuoteArgs(payload) + " & wait"},
+			{"stdin redirected", "LC_ALL=" + loc.name + " " + shQuoteArgs(payload) + " </dev/null"},
+		} {
+			t.Run(loc.name+" "+c.name, func(t *testing.T) {
+				t.Parallel()
+				o := startInTerm(t, 24, 80, "bash", "-m", "-c", c.cmd)
+				o.waitFor(t, "]end", 15*time.Second)
+				o.wait(t, 10*time.Second)
+				if out := o.output(); !strings.Contains(out, loc.want) {
+					t.Errorf("want the text without the questions, %q, got %q", loc.want, out)
+				}
+			})
+		}
 	}
 }
 
