@@ -112,7 +112,14 @@ func ProbeHost(f policy.Flags, c Caller) (policy.Host, error) {
 	h.RuntimeDir = os.Getenv("XDG_RUNTIME_DIR")
 	h.StateRoot = StateRoot()
 	if h.StateRoot != "" {
-		h.StateRootReal, _ = filepath.EvalSymlinks(h.StateRoot)
+		// /tmp/sbx-UID may not exist yet: then its parent says where
+		// it will be.
+		var err error
+		if h.StateRootReal, err = filepath.EvalSymlinks(h.StateRoot); err != nil {
+			if dir, err := filepath.EvalSymlinks(filepath.Dir(h.StateRoot)); err == nil {
+				h.StateRootReal = filepath.Join(dir, filepath.Base(h.StateRoot))
+			}
+		}
 	}
 	for _, fd := range f.PreserveFDs {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {

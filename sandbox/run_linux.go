@@ -92,6 +92,11 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	recc := make(chan *record, 1)
 	var recGone chan struct{} // the record is being removed
 	if p.StateDir != "" {
+		// The records' directory exists before init builds the view: a
+		// view that shows the runtime directory masks sbx/ in it only
+		// where it is there (a mask of nothing is skipped), and on a
+		// first run it would be made a moment later, in sight.
+		mkdirPrivate(p.StateDir)
 		go func() {
 			r, err := newRecord(p.StateDir)
 			if err != nil {

@@ -58,11 +58,12 @@ func TestFallbackNoHelpers(t *testing.T) {
 	t.Parallel()
 	checkFallback(t, withEnv(os.Environ(), "PATH="+t.TempDir()), "newuidmap", "uidmap")
 	// Installed but off PATH (su, cron): the fix is PATH, not a package.
-	if fileExists("/usr/bin/newuidmap") && fileExists("/usr/bin/newgidmap") {
-		r := sbxCmd{args: []string{"run", "--", "/bin/true"}, env: withEnv(os.Environ(), "PATH="+t.TempDir())}.run(t)
-		if !strings.Contains(r.stderr, "add /usr/bin to PATH") || strings.Contains(r.stderr, "apt-get") {
-			t.Errorf("helpers in /usr/bin, not on PATH: want the fix to name PATH\n%s", r)
-		}
+	if !fileExists("/usr/bin/newuidmap") || !fileExists("/usr/bin/newgidmap") {
+		mustRun(t, "no newuidmap and newgidmap in /usr/bin (apt-get install uidmap)")
+	}
+	r := sbxCmd{args: []string{"run", "--", "/bin/true"}, env: withEnv(os.Environ(), "PATH="+t.TempDir())}.run(t)
+	if !strings.Contains(r.stderr, "add /usr/bin to PATH") || strings.Contains(r.stderr, "apt-get") {
+		t.Errorf("helpers in /usr/bin, not on PATH: want the fix to name PATH\n%s", r)
 	}
 }
 

@@ -369,6 +369,22 @@ func TestPlantedRecord(t *testing.T) {
 	}
 }
 
+// On the first run with a runtime directory, sbx/ in it does not exist
+// yet: it must be there, and masked, before the view that shows the
+// runtime directory is built, or later sandboxes' sockets are in sight.
+func TestStateHiddenOnFirstRun(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	for range 10 {
+		env := runtimeDir(t)
+		rt := strings.TrimPrefix(env[len(env)-1], "XDG_RUNTIME_DIR=")
+		r := sbxCmd{args: append(shArgs(`grep -c " $0/sbx " /proc/self/mountinfo`, "--ro", rt), rt), env: env}.run(t)
+		if r.code != 0 || strings.TrimSpace(r.stdout) != "1" {
+			t.Fatalf("first run with %s shown: want sbx/ masked in it (one mount on %s/sbx)\n%s", rt, rt, r)
+		}
+	}
+}
+
 // A sandbox that sees another's exec.sock (through a hard link to it,
 // which no hide of a path can match) is turned away by the sbx run that
 // serves it.
