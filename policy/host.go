@@ -42,6 +42,9 @@ type Host struct {
 	OpenFDs map[int]bool
 	// TerminalFDs are those of them that are a terminal.
 	TerminalFDs map[int]bool
+	// IgnoredSignals are the signals sbx forwards that its caller had it
+	// ignore (nohup: SIGHUP; a script's background job: SIGINT, SIGQUIT).
+	IgnoredSignals []int
 	// Terminal says which of the launcher's descriptors 0, 1, 2 are a
 	// terminal.
 	Terminal Terminal

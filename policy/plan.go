@@ -13,20 +13,23 @@ const PlanVersion = 1
 // Plan is everything a sandbox run does, resolved and validated. It is
 // a value: the launcher hands it to the stages as JSON over a descriptor.
 type Plan struct {
-	Version    int           `json:"version"`
-	Argv       []string      `json:"argv"`
-	Env        []string      `json:"env"`
-	Cwd        string        `json:"cwd"`
-	Identity   Identity      `json:"identity"`
-	Namespaces Namespaces    `json:"namespaces"`
-	Net        string        `json:"net"`
-	Hostname   string        `json:"hostname,omitempty"`
-	Mounts     []Mount       `json:"mounts"`
-	KeepFDs    []int         `json:"keep_fds,omitempty"`
-	Timeout    time.Duration `json:"timeout,omitempty"`
-	JSONStatus string        `json:"json_status,omitempty"`
-	Security   Security      `json:"security"`
-	Limits     Limits        `json:"limits"`
+	Version    int        `json:"version"`
+	Argv       []string   `json:"argv"`
+	Env        []string   `json:"env"`
+	Cwd        string     `json:"cwd"`
+	Identity   Identity   `json:"identity"`
+	Namespaces Namespaces `json:"namespaces"`
+	Net        string     `json:"net"`
+	Hostname   string     `json:"hostname,omitempty"`
+	Mounts     []Mount    `json:"mounts"`
+	KeepFDs    []int      `json:"keep_fds,omitempty"`
+	// IgnoredSignals start ignored in the payload, as in a command the
+	// caller had started itself; sbx still catches them, to forward.
+	IgnoredSignals []int         `json:"ignored_signals,omitempty"`
+	Timeout        time.Duration `json:"timeout,omitempty"`
+	JSONStatus     string        `json:"json_status,omitempty"`
+	Security       Security      `json:"security"`
+	Limits         Limits        `json:"limits"`
 	// Cgroup is set when the sandbox gets a delegated cgroup (limits
 	// asked, or --cgroup); nil means the user manager is never contacted.
 	Cgroup *CgroupPlan `json:"cgroup,omitempty"`

@@ -132,6 +132,13 @@ func (p *Plan) WriteText(w io.Writer) error {
 	if p.Timeout > 0 {
 		pf("timeout      %s%s\n", p.Timeout, org("timeout", "--timeout"))
 	}
+	if len(p.IgnoredSignals) > 0 {
+		var names []string
+		for _, sig := range p.IgnoredSignals {
+			names = append(names, signalName(sig))
+		}
+		pf("ignored      %s (ignored by the caller: the payload starts ignoring them too)\n", strings.Join(names, " "))
+	}
 	if len(p.KeepFDs) > 0 {
 		pf("keep fds     %v (--preserve-fd)\n", p.KeepFDs)
 	}
@@ -202,4 +209,14 @@ func quoteArgv(argv []string) string {
 		}
 	}
 	return strings.Join(q, " ")
+}
+
+// signalName names the signals sbx forwards (their numbers are Linux's
+// on every architecture sbx builds for).
+func signalName(sig int) string {
+	if n, ok := map[int]string{1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 10: "SIGUSR1", 12: "SIGUSR2",
+		15: "SIGTERM", 18: "SIGCONT", 28: "SIGWINCH"}[sig]; ok {
+		return n
+	}
+	return fmt.Sprintf("signal %d", sig)
 }

@@ -110,6 +110,7 @@ func resolve(f Flags, h Host) (*Plan, error) {
 		return nil, err
 	}
 	p.KeepFDs = fds
+	p.IgnoredSignals = slices.Clone(h.IgnoredSignals)
 
 	mounts, err := mounts(f, h, p.Net == "host", &p.Warnings)
 	if err != nil {

@@ -47,8 +47,12 @@ func guarded() []os.Signal {
 }
 
 // caught are the forwarded signals this process was not started with
-// ignored. A signal the caller ignores (as a shell does SIGINT for a
-// background job) stays ignored, by sbx and, inherited, by the payload.
+// ignored: sbx exec's. A signal its caller ignores stays ignored, by sbx
+// exec and, inherited through init's spawner, not at all: the command
+// gets init's dispositions. (sbx run catches every forwarded signal and
+// has the payload start ignoring the ones its caller ignored, plan's
+// IgnoredSignals: a signal sent to sbx reaches a payload that handles
+// it, as it would reach the command run directly.)
 func caught() []os.Signal {
 	var out []os.Signal
 	for _, s := range forwarded {
@@ -229,7 +233,7 @@ func initMain(fd int, unshare uintptr) int {
 	// launcher holds those it gets until msgStarted, and nothing else
 	// signals init before.
 	sigc := make(chan os.Signal, 16)
-	if err := relaySignals(caught(), sigc); err != nil {
+	if err := relaySignals(forwarded, sigc); err != nil {
 		unix.Kill(pid, unix.SIGKILL)
 		return fail("", err)
 	}
@@ -382,7 +386,7 @@ func payloadFiles(p *policy.Plan, tty *os.File) []int {
 // of pid1's session (payloadTerminal), and the payload starts in a
 // process group of its own in that terminal's foreground.
 func startPayload(p *policy.Plan, sp *spawner, files []int, tty *os.File, flt *filter) (int, *os.File, error) {
-	a := &spawnAttr{argv: p.Argv, env: p.Env, files: files, setsid: p.Security.NewSession, ctty: -1, fgTTY: -1, joinUserns: -1, filter: flt}
+	a := &spawnAttr{argv: p.Argv, env: p.Env, files: files, setsid: p.Security.NewSession, ctty: -1, fgTTY: -1, joinUserns: -1, filter: flt, ignore: p.IgnoredSignals}
 	if flt != nil {
 		a.wantNotification = flt.notify
 	}

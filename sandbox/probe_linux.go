@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -119,6 +120,11 @@ func ProbeHost(f policy.Flags, c Caller) (policy.Host, error) {
 			if dir, err := filepath.EvalSymlinks(filepath.Dir(h.StateRoot)); err == nil {
 				h.StateRootReal = filepath.Join(dir, filepath.Base(h.StateRoot))
 			}
+		}
+	}
+	for _, s := range forwarded {
+		if signal.Ignored(s) {
+			h.IgnoredSignals = append(h.IgnoredSignals, int(s.(unix.Signal)))
 		}
 	}
 	for _, fd := range f.PreserveFDs {

@@ -65,7 +65,7 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	// Signals are caught from now on, so that none is lost before the
 	// payload exists; they are forwarded once pid1 is running.
 	sigc := make(chan os.Signal, 16)
-	if err := relaySignals(caught(), sigc); err != nil {
+	if err := relaySignals(forwarded, sigc); err != nil {
 		return nil, fmt.Errorf("launcher: %w", err)
 	}
 	// A closed stderr (sbx run ... 2>&1 | head) must not kill sbx before

@@ -203,6 +203,13 @@ static void child(const struct sbx_spawn *s, const sigset_t *mask) {
 		prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
 
 	reset_signals();
+	for (int sig = 1; sig < 65; sig++) {
+		struct kernel_sigaction ign = {0};
+		if (!(c.ignore & (1ULL << (sig - 1))) || sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		ign.handler = SIG_IGN;
+		syscall(SYS_rt_sigaction, sig, &ign, NULL, 8);
+	}
 	sigprocmask(SIG_SETMASK, mask, NULL);
 	// After the descriptors' layout, which may need the raised limit.
 	// Should it fail, the child keeps the higher limit: no harm.

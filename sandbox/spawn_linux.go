@@ -38,6 +38,9 @@ type spawnAttr struct {
 	wantNotification bool    // the filter notifies: return its listener
 	// init makes the child the launcher's init stage (spawnInit).
 	init *initClone
+	// ignore are signals the child starts ignoring (policy.Plan's
+	// IgnoredSignals).
+	ignore []int
 	// helper is a setuid helper of the launcher (newuidmap): no
 	// no_new_privs, which would void its setuid bit, and a process group
 	// of its own, out of reach of a Ctrl-C for sbx.
@@ -148,6 +151,11 @@ func spawn(file string, a *spawnAttr) (pid int, listener *os.File, err error) {
 		cs.sync_fd, cs.clone_flags = C.int(p[0]), unix.CLONE_NEWUSER
 	}
 	cs.ambient_last, cs.nnp = -1, 1
+	for _, sig := range a.ignore {
+		if sig >= 1 && sig <= 64 {
+			cs.ignore |= C.ulonglong(1) << (sig - 1)
+		}
+	}
 	if a.helper {
 		cs.nnp, cs.setpgid = 0, 1
 	}

@@ -57,6 +57,9 @@ struct sbx_spawn {
 	int ambient_last;
 	// no_new_privs (the payload's and sbx exec's commands; not init's).
 	int nnp;
+	// Signals (bit sig-1) the child starts ignoring: those the caller
+	// ignored when it started sbx, which sbx itself catches to forward.
+	unsigned long long ignore;
 	// A user namespace to join first (setns), or -1.
 	int userns_fd;
 	// error pipe's write end (close-on-exec): {stage, errno} on failure.

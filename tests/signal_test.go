@@ -42,16 +42,46 @@ func TestEarlySignal(t *testing.T) {
 }
 
 // TestIgnoredSignal starts sbx with SIGINT ignored, as a shell starts a
-// background job: sbx must not un-ignore it, neither for itself (a
-// SIGINT to sbx changes nothing) nor for the payload (which inherits the
-// disposition, as it would run directly).
+// background job: the payload starts with it ignored (as it would run
+// directly), and a SIGINT to sbx, passed on, changes nothing for it.
 func TestIgnoredSignal(t *testing.T) {
 	requireUserns(t)
 	t.Parallel()
-	script := `trap "" INT; exec "$0" run -- /bin/sh -c 'kill -INT $$; echo survived; echo ready; sleep 0.5; echo done'`
-	cmd := exec.Command("/bin/sh", "-c", script, sbxBin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	code, out, stderr := interruptIgnoring(t, "/bin/sh", "-c", `kill -INT $$; echo survived; echo ready; sleep 0.5; echo done`)
+	if code != 0 || !strings.Contains(out, "survived") || !strings.Contains(out, "done") {
+		t.Errorf("with SIGINT ignored: exit %d, stdout %q, stderr %q; want the payload to ignore it too and finish", code, out, stderr)
+	}
+}
+
+// A payload that handles a signal its caller had ignored (a script's
+// background job: SIGINT) gets it when it is sent to sbx, as it would
+// when sent to the command run directly.
+func TestIgnoredSignalHandled(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	if !fileExists("/usr/bin/python3") {
+		mustRun(t, "python3 is not installed (install python3)")
+	}
+	const py = `import signal, sys, time
+ign = int(open("/proc/self/status").read().split("SigIgn:")[1].split()[0], 16)
+print("ignored" if ign & (1 << (signal.SIGINT - 1)) else "not-ignored", flush=True)
+signal.signal(signal.SIGINT, lambda *a: (print("got-int", flush=True), sys.exit(7)))
+print("ready", flush=True)
+time.sleep(20)`
+	code, out, stderr := interruptIgnoring(t, "/usr/bin/python3", "-c", py)
+	if code != 7 || !strings.Contains(out, "ignored\n") || !strings.Contains(out, "got-int") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want the payload to start with SIGINT ignored, then get it from its handler (exit 7)", code, out, stderr)
+	}
+}
+
+// interruptIgnoring runs `sbx run -- ARGV` started with SIGINT ignored,
+// sends sbx a SIGINT once the payload says "ready", and returns how sbx
+// ended and what it printed.
+func interruptIgnoring(t *testing.T, argv ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", append([]string{"-c", `trap "" INT; exec "$0" run -- "$@"`, sbxBin}, argv...)...)
+	var errBuf bytes.Buffer
+	cmd.Stderr = &errBuf
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -64,11 +94,11 @@ func TestIgnoredSignal(t *testing.T) {
 	pw.Close()
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	stdout := newLineReader(pr)
-	if !stdout.waitFor("ready", 15*time.Second) {
+	out := newLineReader(pr)
+	if !out.waitFor("ready", 15*time.Second) {
 		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
 		<-done
-		t.Fatalf("payload never said ready; stdout %q stderr %q", stdout.all(), &stderr)
+		t.Fatalf("payload never said ready; stdout %q stderr %q", out.all(), &errBuf)
 	}
 	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -78,12 +108,9 @@ func TestIgnoredSignal(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
 		<-done
-		t.Fatal("sbx did not exit")
+		t.Fatalf("sbx did not exit after SIGINT; stdout %q", out.all())
 	}
-	out := stdout.untilEOF(time.Second)
-	if code := cmd.ProcessState.ExitCode(); code != 0 || !strings.Contains(out, "survived") || !strings.Contains(out, "done") {
-		t.Errorf("with SIGINT ignored: exit %d, stdout %q, stderr %q; want the payload to ignore it too and finish", code, out, &stderr)
-	}
+	return cmd.ProcessState.ExitCode(), out.untilEOF(time.Second), errBuf.String()
 }
 
 // groupSbx starts sbx run in a process group of its own, as a shell
