@@ -672,12 +672,20 @@ func splitBindTemplate(t string) (src, dst string) {
 	return t, ""
 }
 
-// replaceDest appends fl to fs, dropping an earlier operation on the
-// same destination: a later profile, or the command line, replaces it.
+// replaceDest adds fl to fs: in the place of an earlier operation of a
+// profile on the same destination, which a later profile, or the command
+// line, replaces; else at the end. In its place, so that what the chain
+// put over it still goes over it: --rw . with the build profile must not
+// cover its read-only .git.
 func replaceDest(fs []FSFlag, fl FSFlag, cwd string) []FSFlag {
 	d := flagDest(fl, cwd)
-	fs = slices.DeleteFunc(fs, func(x FSFlag) bool { return x.Origin != "" && flagDest(x, cwd) == d })
-	return append(fs, fl)
+	same := func(x FSFlag) bool { return x.Origin != "" && flagDest(x, cwd) == d }
+	i := slices.IndexFunc(fs, same)
+	if i < 0 {
+		return append(fs, fl)
+	}
+	fs[i] = fl
+	return fs[:i+1+len(slices.DeleteFunc(fs[i+1:], same))]
 }
 
 func flagDest(fl FSFlag, cwd string) string {

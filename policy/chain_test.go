@@ -585,11 +585,12 @@ hide = "/opt"
 		t.Fatal(err)
 	}
 	// A later profile's operation on a destination replaces the earlier
-	// one's, wherever it stood; the rest keep their order.
+	// one's in its place (what came after it still comes after); the
+	// rest keep their order.
 	want := []fsOp{
-		{"hide", "/data/secret", "profile a.toml:6"},
 		{"ro", "/data", "profile b.toml:3"},
 		{"tmpfs", "/work/", "profile b.toml:5"},
+		{"hide", "/data/secret", "profile a.toml:6"},
 		{"ro", "/home/alice/src/proj/rel", "profile b.toml:7"},
 		{"hide", "/opt", "profile b.toml:9"},
 	}
@@ -597,8 +598,8 @@ hide = "/opt"
 		t.Errorf("mounts\n got %q\nwant %q", got, want)
 	}
 
-	// A flag on a destination the chain uses replaces the chain's entry;
-	// the other flags come after the chain's.
+	// A flag on a destination the chain uses replaces the chain's entry
+	// in its place; the other flags come after the chain's.
 	cli := cmd()
 	cli.FS = fs(t, "rw", "/data", "ro", "/extra", "hide", "/data/secret", "ro", "/src:/opt")
 	f, _, err = policy.ApplyProfiles(chain, testVars(), cli)
@@ -606,12 +607,12 @@ hide = "/opt"
 		t.Fatal(err)
 	}
 	want = []fsOp{
-		{"tmpfs", "/work/", "profile b.toml:5"},
-		{"ro", "/home/alice/src/proj/rel", "profile b.toml:7"},
 		{"rw", "/data", ""},
-		{"ro", "/extra", ""},
+		{"tmpfs", "/work/", "profile b.toml:5"},
 		{"hide", "/data/secret", ""},
+		{"ro", "/home/alice/src/proj/rel", "profile b.toml:7"},
 		{"ro", "/src:/opt", ""},
+		{"ro", "/extra", ""},
 	}
 	if got := fsOps(f.FS); !slices.Equal(got, want) {
 		t.Errorf("mounts with flags\n got %q\nwant %q", got, want)

@@ -580,30 +580,40 @@ func TestProfileBuild(t *testing.T) {
 		}
 	})
 
-	t.Run("git hooks and config", func(t *testing.T) {
-		t.Parallel()
-		proj := newProject(t)
-		// Plain writes, and the detour: move .git away and put a new one
-		// in its place.
-		script := `echo evil > .git/hooks/pre-commit; echo '[core] fsmonitor = "echo evil"' >> .git/config;
+	// The project granted again, by a flag or by a profile that extends
+	// build, must not cover build's read-only .git.
+	regrant := t.TempDir()
+	writeFile(t, filepath.Join(regrant, "more.toml"), "version = 1\nextends = [\"build\"]\n[[mount]]\nrw = \"$PROJECT\"\n", 0o644)
+	for name, flags := range map[string][]string{
+		"":                    {"--profile", "build"},
+		" with --rw .":        {"--profile", "build", "--rw", "."},
+		" extended, rw again": {"--profile", filepath.Join(regrant, "more.toml")},
+	} {
+		t.Run("git hooks and config"+name, func(t *testing.T) {
+			t.Parallel()
+			proj := newProject(t)
+			// Plain writes, and the detour: move .git away and put a new
+			// one in its place.
+			script := `echo evil > .git/hooks/pre-commit; echo '[core] fsmonitor = "echo evil"' >> .git/config;
 mv .git .git-old && mkdir -p .git/hooks && cp -r .git-old/HEAD .git-old/objects .git-old/refs .git/ && echo evil > .git/hooks/pre-commit && cp .git-old/config .git/config && echo evil >> .git/config;
 echo > .git/commondir; true`
-		r := sbxCmd{args: shArgs(script, "--profile", "build"), env: env}.in(proj).run(t)
-		if r.code != 0 {
-			t.Fatalf("want exit 0\n%s", r)
-		}
-		if _, err := os.Stat(filepath.Join(proj, ".git", "hooks", "pre-commit")); err == nil {
-			t.Errorf("the build planted .git/hooks/pre-commit\n%s", r)
-		}
-		if b, _ := os.ReadFile(filepath.Join(proj, ".git", "config")); string(b) != gitConfig {
-			t.Errorf("the build changed .git/config:\n%s\n%s", b, r)
-		}
-		for _, name := range []string{".git-old", ".git/commondir"} {
-			if _, err := os.Stat(filepath.Join(proj, name)); err == nil {
-				t.Errorf("the build made %s\n%s", name, r)
+			r := sbxCmd{args: shArgs(script, flags...), env: env}.in(proj).run(t)
+			if r.code != 0 {
+				t.Fatalf("want exit 0\n%s", r)
 			}
-		}
-	})
+			if _, err := os.Stat(filepath.Join(proj, ".git", "hooks", "pre-commit")); err == nil {
+				t.Errorf("the build planted .git/hooks/pre-commit\n%s", r)
+			}
+			if b, _ := os.ReadFile(filepath.Join(proj, ".git", "config")); string(b) != gitConfig {
+				t.Errorf("the build changed .git/config:\n%s\n%s", b, r)
+			}
+			for _, name := range []string{".git-old", ".git/commondir"} {
+				if _, err := os.Stat(filepath.Join(proj, name)); err == nil {
+					t.Errorf("the build made %s\n%s", name, r)
+				}
+			}
+		})
+	}
 
 	t.Run("ssh key hidden", func(t *testing.T) {
 		// Not parallel: $HOME/.ssh may be made and removed here.
