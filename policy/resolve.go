@@ -323,6 +323,10 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 			switch {
 			case fl.Optional && ok && info.Err == "" && !info.Exists:
 				continue // a profile's "where it exists"
+			case fl.Optional && ok && info.Err == PathDenied:
+				// A cache left root's by sudo: of no use to the build.
+				*warnings = append(*warnings, fmt.Sprintf("%s: %s: permission denied: left out", fl.Flag(), src))
+				continue
 			case !ok:
 				return nil, fmt.Errorf("%s: %s was not examined", fl.Flag(), src)
 			case info.Err != "":
@@ -552,6 +556,10 @@ func SourcePaths(f Flags, cwd string) []string {
 	}
 	return out
 }
+
+// PathDenied is PathInfo.Err for a path the caller cannot use (EACCES,
+// or no permission that would let it read, write or pass through).
+const PathDenied = "permission denied"
 
 // hostPath makes a source absolute against the caller's directory.
 func hostPath(src, cwd string) string {

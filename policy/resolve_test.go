@@ -796,3 +796,25 @@ func TestPlanGolden(t *testing.T) {
 		t.Fatalf("the default plan's JSON changed; if that is meant, run go test ./policy -run TestPlanGolden -update and review the diff\n got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// A source the caller cannot use is an error, but an optional one (a
+// profile's cache "where it exists", left root's by sudo) is left out,
+// with a warning.
+func TestSourceDenied(t *testing.T) {
+	h := fakeHost()
+	h.Paths["/home/u/.cache/pip"] = policy.PathInfo{Err: policy.PathDenied}
+	fl := policy.FSFlag{Kind: policy.FSRw, Source: "/home/u/.cache/pip", Arg: "/home/u/.cache/pip"}
+	if _, err := policy.Resolve(flagsFor(func(f *policy.Flags) { f.FS = []policy.FSFlag{fl} }), h); err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("a source the caller cannot use: %v, want permission denied", err)
+	}
+	fl.Optional = true
+	p := mustResolve(t, flagsFor(func(f *policy.Flags) { f.FS = []policy.FSFlag{fl} }), h)
+	for _, m := range p.Mounts {
+		if m.Source == fl.Source {
+			t.Errorf("the optional source was bound: %+v", m)
+		}
+	}
+	if !slices.ContainsFunc(p.Warnings, func(w string) bool { return strings.Contains(w, "/home/u/.cache/pip: permission denied: left out") }) {
+		t.Errorf("no warning that the optional source was left out: %q", p.Warnings)
+	}
+}

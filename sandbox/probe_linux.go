@@ -142,7 +142,7 @@ func pathInfo(p string) policy.PathInfo {
 	fi, err := os.Stat(p)
 	switch {
 	case err == nil && !accessible(p, fi.IsDir()):
-		return policy.PathInfo{Err: "permission denied"}
+		return policy.PathInfo{Err: policy.PathDenied}
 	case err == nil:
 		real, _ := filepath.EvalSymlinks(p)
 		return policy.PathInfo{Exists: true, Dir: fi.IsDir(), Real: real}
