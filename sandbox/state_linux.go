@@ -253,6 +253,15 @@ func records(stateDir string, verify bool) ([]policy.State, error) {
 	if stateDir == "" {
 		return nil, errors.New("no directory of yours to record sandboxes in ($XDG_RUNTIME_DIR, /run/user/UID or /tmp/sbx-UID)")
 	}
+	// The directories sbx run makes (0700, the caller's, no links): any
+	// other, a link planted there, say, is read and swept by no one.
+	for _, d := range []string{filepath.Dir(stateDir), stateDir} {
+		if err := privateDir(d); errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+	}
 	entries, err := os.ReadDir(stateDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil

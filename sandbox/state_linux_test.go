@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -53,6 +54,9 @@ func TestStateRootMadeByRecordOnly(t *testing.T) {
 // record directory no process holds is removed; nothing else is.
 func TestRecordsPassOverBadEntries(t *testing.T) {
 	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o700); err != nil { // as sbx run makes it
+		t.Fatal(err)
+	}
 	mk := func(name, state string) string {
 		d := filepath.Join(dir, name)
 		if err := os.Mkdir(d, 0o700); err != nil {
@@ -109,5 +113,32 @@ func TestRecordsPassOverBadEntries(t *testing.T) {
 		if _, err := os.Lstat(p); err != nil {
 			t.Errorf("%s was removed: %v", p, err)
 		}
+	}
+}
+
+// A records directory that is a link (planted by a sandbox that could
+// write the runtime directory) is neither read nor swept: the sweep would
+// delete directories with a record's name wherever it leads.
+func TestRecordsNotThroughLink(t *testing.T) {
+	root := t.TempDir()
+	elsewhere := t.TempDir()
+	victim := filepath.Join(elsewhere, "0123456789ab")
+	if err := os.MkdirAll(filepath.Join(victim, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(victim, old, old)
+	if err := os.Mkdir(filepath.Join(root, "sbx"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := filepath.Join(root, "sbx", "run")
+	if err := os.Symlink(elsewhere, stateDir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := records(stateDir, false); err == nil {
+		t.Errorf("records through a link: no error")
+	}
+	if _, err := os.Stat(filepath.Join(victim, "data")); err != nil {
+		t.Errorf("the sweep followed the link and removed %s: %v", victim, err)
 	}
 }
