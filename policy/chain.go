@@ -507,7 +507,7 @@ func (x *folder) fold(chain []*Profile, cli Flags) error {
 		return x.swapFrom.errAt("limits.memory_swap", "limits.memory_swap %s goes with a memory limit: limits.memory in this profile or one it extends, or --memory", FormatSize(f.MemorySwap))
 	}
 	// What only the command line says.
-	f.PreserveFDs, f.JSONStatus, f.Argv = cli.PreserveFDs, cli.JSONStatus, cli.Argv
+	f.PreserveFDs, f.JSONStatus, f.Argv, f.Argv0 = cli.PreserveFDs, cli.JSONStatus, cli.Argv, cli.Argv0
 	f.NoPTY, f.NoLimits = cli.NoPTY, cli.NoLimits
 	return nil
 }

@@ -83,6 +83,9 @@ type Flags struct {
 	// they override a profile's true, as the others override its false.
 	Off  map[string]bool
 	Argv []string
+	// Argv0 is what COMMAND gets as argv[0] instead of its path (--argv0,
+	// as bubblewrap's): a wrapped command is called by its name.
+	Argv0 string
 }
 
 // OffFlags are the boolean flags of sbx run that a profile can set true

@@ -13,8 +13,11 @@ const PlanVersion = 1
 // Plan is everything a sandbox run does, resolved and validated. It is
 // a value: the launcher hands it to the stages as JSON over a descriptor.
 type Plan struct {
-	Version    int        `json:"version"`
-	Argv       []string   `json:"argv"`
+	Version int      `json:"version"`
+	Argv    []string `json:"argv"`
+	// Argv0 replaces Argv[0] in what the command gets (Argv[0] is still
+	// what is run); "" leaves it.
+	Argv0      string     `json:"argv0,omitempty"`
 	Env        []string   `json:"env"`
 	Cwd        string     `json:"cwd"`
 	Identity   Identity   `json:"identity"`

@@ -20,6 +20,9 @@ func (p *Plan) WriteText(w io.Writer) error {
 	pf := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	id := p.Identity
 	pf("command      %s\n", quoteArgv(p.Argv))
+	if p.Argv0 != "" {
+		pf("argv[0]      %s (--argv0)\n", quoteArgv([]string{p.Argv0}))
+	}
 	pf("cwd          %s\n", p.Cwd)
 	who := fmt.Sprintf("uid %d gid %d", id.UID, id.GID)
 	if id.Root {

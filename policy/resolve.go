@@ -72,6 +72,7 @@ func resolve(f Flags, h Host) (*Plan, error) {
 	p := &Plan{
 		Version: PlanVersion,
 		Argv:    slices.Clone(f.Argv),
+		Argv0:   f.Argv0,
 		Net:     "none",
 		Security: Security{
 			NoNewPrivs: true, DropCaps: !f.Root, DisableUserns: true,

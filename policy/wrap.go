@@ -59,7 +59,9 @@ func (e WrapEntry) RunArgs(path string, args []string) []string {
 		out = append(out, "--profile", p)
 	}
 	out = append(out, e.Flags...)
-	out = append(out, "--", path)
+	// Called by its name, as the original would be: its messages and
+	// usage say "cat", not "/usr/bin/cat".
+	out = append(out, "--argv0", e.Name, "--", path)
 	return append(out, args...)
 }
 

@@ -386,7 +386,11 @@ func payloadFiles(p *policy.Plan, tty *os.File) []int {
 // of pid1's session (payloadTerminal), and the payload starts in a
 // process group of its own in that terminal's foreground.
 func startPayload(p *policy.Plan, sp *spawner, files []int, tty *os.File, flt *filter) (int, *os.File, error) {
-	a := &spawnAttr{argv: p.Argv, env: p.Env, files: files, setsid: p.Security.NewSession, ctty: -1, fgTTY: -1, joinUserns: -1, filter: flt, ignore: p.IgnoredSignals}
+	argv := p.Argv
+	if p.Argv0 != "" { // what is run stays p.Argv[0]
+		argv = append([]string{p.Argv0}, p.Argv[1:]...)
+	}
+	a := &spawnAttr{argv: argv, env: p.Env, files: files, setsid: p.Security.NewSession, ctty: -1, fgTTY: -1, joinUserns: -1, filter: flt, ignore: p.IgnoredSignals}
 	if flt != nil {
 		a.wantNotification = flt.notify
 	}

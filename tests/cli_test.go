@@ -80,6 +80,7 @@ func TestBadInput(t *testing.T) {
 		{"bool not a bool", []string{"run", "--root=banana", "--", "true"}, "--root=banana"},
 		{"bool of ps", []string{"ps", "--json=2"}, "--json=2"},
 		{"number of stop", []string{"stop", "--time", "x", "abc"}, "--time=x"},
+		{"argv0 empty", []string{"run", "--argv0", "", "--", "true"}, "--argv0"},
 		{"version with an argument", []string{"version", "extra"}, "extra"},
 		{"help of no verb", []string{"help", "bogus"}, "bogus"},
 		// A device or a FIFO would exhaust sbx's memory or hang it.

@@ -347,3 +347,23 @@ func TestWrapNamesShellsDefine(t *testing.T) {
 		}
 	}
 }
+
+// A wrapped command is called by its name, as the original would be: its
+// messages say "cat:", not "/usr/bin/cat:". sbx run --argv0 does it.
+func TestWrapArgv0(t *testing.T) {
+	w := newWrapEnv(t)
+	wrapFile := filepath.Join(w.home, ".config", "sbx", "wrap.toml")
+	b, err := os.ReadFile(wrapFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, wrapFile, string(b)+"\n[wrap.cat]\n", 0o644)
+	r := w.sbx(t, "wrap", "exec", "cat", "--", "/proc/self/cmdline", "/nonexistent-sbx")
+	if r.code != 1 || !strings.HasPrefix(r.stdout, "cat\x00/proc/self/cmdline\x00") || !strings.Contains(r.stderr, "cat: /nonexistent-sbx") {
+		t.Errorf("wrapped cat: want argv[0] \"cat\" and its own messages\n%s", r)
+	}
+	r = w.sbx(t, "run", "--argv0", "meow", "--", "/bin/cat", "/proc/self/cmdline")
+	if r.code != 0 || r.stdout != "meow\x00/proc/self/cmdline\x00" {
+		t.Errorf("sbx run --argv0 meow: want argv[0] meow\n%s", r)
+	}
+}

@@ -194,6 +194,7 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.Var(&fsValue{kind: policy.FSHide, list: &f.FS}, "hide", "mask `PATH` inside something visible")
 	fs.Var(&onceValue{name: "chdir", dst: &f.Chdir}, "chdir", "working directory `DIR` inside (default: the caller's)")
 	fs.Var(&onceValue{name: "hostname", dst: &f.Hostname, check: policy.ParseHostname}, "hostname", "host `NAME` inside")
+	fs.Var(&onceValue{name: "argv0", dst: &f.Argv0, check: checkArgv0}, "argv0", "give COMMAND `VALUE` as argv[0] instead of its path (what wrapped commands get: their name)")
 	fs.Var(&onceValue{name: "net", dst: &f.Net, check: policy.ParseNet}, "net", "`none` (loopback only, the default) or host")
 	fs.BoolVar(&f.Root, "root", false, "run as uid 0 inside, with capabilities over the sandbox's own user namespace only")
 	fs.Var(&listValue{dst: &f.Env, check: policy.ParseEnv}, "env", "set `K=V` (repeatable)")
@@ -224,6 +225,15 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.BoolVar(&o.dryRun, "dry-run", false, "print the resolved plan and exit without running anything")
 	fs.BoolVar(&o.json, "json", false, "with --dry-run: print the plan as JSON")
 	return fs, o
+}
+
+// checkArgv0 refuses an empty argv[0] (a program may take it for a
+// missing one) and a NUL, which no argv can hold.
+func checkArgv0(v string) (string, error) {
+	if v == "" || strings.ContainsRune(v, 0) {
+		return "", fmt.Errorf("--argv0 %q: want a non-empty string without NUL", v)
+	}
+	return v, nil
 }
 
 // flagError shortens pflag's "invalid argument" errors: sbx's own values
