@@ -120,6 +120,7 @@ func TestWrapShims(t *testing.T) {
 	w := newWrapEnv(t)
 	d := t.TempDir()
 	writeFile(t, filepath.Join(d, "keep"), "not a shim\n", 0o755)
+	writeFile(t, filepath.Join(d, ".hello.sbx-new"), "mine\n", 0o644) // a name install once used for its link
 	if err := os.Symlink("/bin/ls", filepath.Join(d, "ls")); err != nil {
 		t.Fatal(err)
 	}
@@ -184,6 +185,9 @@ func TestWrapShims(t *testing.T) {
 	r = w.sbx(t, "wrap", "remove", "--dir", d)
 	if r.code != 0 {
 		t.Fatalf("wrap remove: want exit 0\n%s", r)
+	}
+	if b, err := os.ReadFile(filepath.Join(d, ".hello.sbx-new")); err != nil || string(b) != "mine\n" {
+		t.Errorf("wrap install or remove touched a file of the user's: %q, %v", b, err)
 	}
 	for name, want := range map[string]bool{"hello": false, "stale": false, "keep": true, "ls": true, "sbx-dev": true} {
 		_, err := os.Lstat(filepath.Join(d, name))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -343,10 +344,10 @@ func wrapInstall(dir string) int {
 			fmt.Printf("%s -> %s (already)\n", p, self)
 			continue
 		}
-		// A new link, renamed over a stale shim in one step.
-		tmp := filepath.Join(dir, "."+n+".sbx-new")
-		os.Remove(tmp)
-		if err := os.Symlink(self, tmp); err != nil {
+		// A new link, renamed over a stale shim in one step; under a
+		// name no file has (symlink(2) never replaces one).
+		tmp, err := newLink(self, dir, "."+n+".sbx-new")
+		if err != nil {
 			return fail(fmt.Errorf("wrap install: %w", err))
 		}
 		if err := os.Rename(tmp, p); err != nil {
@@ -359,6 +360,19 @@ func wrapInstall(dir string) int {
 		warn(fmt.Sprintf("%s is not on PATH: the shims work once it is, before the real programs' directories", dir))
 	}
 	return 0
+}
+
+// newLink makes a symlink to target in dir, named prefix and a random
+// suffix, and returns its path.
+func newLink(target, dir, prefix string) (string, error) {
+	for range 100 {
+		p := filepath.Join(dir, fmt.Sprintf("%s.%08x", prefix, rand.Uint32()))
+		err := os.Symlink(target, p)
+		if !errors.Is(err, fs.ErrExist) {
+			return p, err
+		}
+	}
+	return "", fmt.Errorf("no free name for a link in %s", dir)
 }
 
 // wrapRemove removes the sbx shims from dir: symlinks to sbx, for
