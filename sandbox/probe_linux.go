@@ -22,7 +22,8 @@ import (
 // Caller is who runs sbx and where: found once, used for the profiles'
 // variables (ProbeVars) and the host facts (ProbeHost) alike.
 type Caller struct {
-	Cwd      string // the kernel's name for it, not $PWD
+	Cwd      string // the kernel's name for it, not $PWD; "" if it is gone
+	CwdErr   error  // why Cwd is "" (sbx run cannot run without one)
 	User     string
 	Home     string // $HOME, else the passwd entry's, else "/"
 	UserHome string // the passwd entry's, "" when there is none
@@ -35,7 +36,8 @@ func ProbeCaller() (Caller, error) {
 	// lead to it through symlinks (os.Getwd prefers $PWD).
 	cwd, err := unix.Getwd()
 	if err != nil {
-		return c, fmt.Errorf("working directory: %w", err)
+		// A verb that needs none (profile list, shell-init) still works.
+		c.CwdErr = fmt.Errorf("working directory: %w", err)
 	}
 	c.Cwd = cwd
 	if u, err := user.LookupId(strconv.Itoa(os.Getuid())); err == nil {

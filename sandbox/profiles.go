@@ -34,6 +34,12 @@ func ProbeVars(c Caller) policy.Vars {
 	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) {
 		v["XDG_RUNTIME_DIR"] = filepath.Clean(d)
 	}
+	if c.CwdErr != nil {
+		delete(v, "PWD")
+		v["!PWD"] = c.CwdErr.Error()
+		v["!PROJECT"] = c.CwdErr.Error()
+		return v
+	}
 	// $PROJECT is what a build may write: never the root, a home or a
 	// directory holding one (the same rule as for sharing the working
 	// directory).

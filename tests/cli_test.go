@@ -3,6 +3,7 @@ package tests
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -310,5 +311,37 @@ func TestDryRun(t *testing.T) {
 	}
 	if _, err := os.Lstat(status); err == nil {
 		t.Errorf("--dry-run created the --json-status file %s", status)
+	}
+}
+
+// From a working directory that was removed, the verbs that need none
+// work (shell-init must not leave wrapped commands undefined, and so
+// unsandboxed); sbx run, which binds it, says so and exits 125.
+func TestRemovedWorkingDirectory(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"profile", "list"}, 0},
+		{[]string{"shell-init", "bash"}, 0},
+		{[]string{"wrap", "list"}, 0},
+		{[]string{"run", "--", "true"}, 125},
+	} {
+		d := filepath.Join(t.TempDir(), "gone")
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("/bin/sh", append([]string{"-c", `cd "$1" && rmdir "$1" && shift && exec "$@"`, "sh", d, sbxBin}, tc.args...)...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.Run()
+		r := result{stdout: stdout.String(), stderr: withoutHostNotes(stderr.String()), code: cmd.ProcessState.ExitCode()}
+		if r.code != tc.code {
+			t.Errorf("sbx %q in a removed directory: exit %d, want %d\n%s", tc.args, r.code, tc.code, r)
+		}
+		if tc.code == 125 {
+			checkOneError(t, r, "working directory")
+		}
 	}
 }

@@ -296,6 +296,9 @@ func runSandbox(args []string, died *int) int {
 		return fail(errors.New("run: --json goes with --dry-run (for the outcome, use --json-status FILE)"))
 	}
 	caller, err := sandbox.ProbeCaller()
+	if err == nil {
+		err = caller.CwdErr
+	}
 	if err != nil {
 		return fail(fmt.Errorf("run: %w", err))
 	}
