@@ -548,7 +548,7 @@ func (x *folder) limits(p *Profile) error {
 		x.swapFrom = p
 	}
 	if l.Cpus != nil {
-		q, err := ParseCPUs(fmt.Sprint(l.Cpus))
+		q, err := ParseCPUs(cpusText(l.Cpus))
 		if err != nil {
 			return p.errAt("limits.cpus", "%v", err)
 		}
@@ -677,6 +677,15 @@ func splitBindTemplate(t string) (src, dst string) {
 // line, replaces; else at the end. In its place, so that what the chain
 // put over it still goes over it: --rw . with the build profile must not
 // cover its read-only .git.
+// cpusText is limits.cpus as --cpus would take it: TOML decodes 1.5 and
+// 1000000.0 as floats, which fmt would print as 1e+06.
+func cpusText(v any) string {
+	if f, ok := v.(float64); ok {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return fmt.Sprint(v)
+}
+
 func replaceDest(fs []FSFlag, fl FSFlag, cwd string) []FSFlag {
 	d := flagDest(fl, cwd)
 	same := func(x FSFlag) bool { return x.Origin != "" && flagDest(x, cwd) == d }

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -130,7 +131,7 @@ func (s *Shown) Render() string {
 		pf("memory_swap = %q  # %s\n", FormatSize(f.MemorySwap), o["limits.memory_swap"])
 	}
 	if f.CPUQuota != 0 {
-		pf("cpus = %g  # %s\n", float64(f.CPUQuota)/CPUPeriodUS, o["limits.cpus"])
+		pf("cpus = %s  # %s\n", strconv.FormatFloat(float64(f.CPUQuota)/CPUPeriodUS, 'f', -1, 64), o["limits.cpus"])
 	}
 	for _, x := range []struct {
 		key string

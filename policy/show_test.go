@@ -160,6 +160,20 @@ log_denied = false
 			}
 		}
 	}
+	// Numbers fmt would print with an exponent (1.048576e+06), and a
+	// float written with a fraction.
+	for _, cpus := range []string{"1048576", "1000000.0", "0.25"} {
+		pf := &files{text: map[string]string{"c.toml": "version = 1\n[limits]\ncpus = " + cpus + "\n"}}
+		s, err := policy.ShowChain([]string{"c"}, testVars(), pf.load)
+		if err != nil {
+			t.Fatalf("cpus = %s: %v", cpus, err)
+		}
+		want, _, err := policy.ApplyProfiles(mustChain(t, pf, "c"), testVars(), policy.Flags{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		compareFolded(t, roundTrip(t, s.Render(), testVars()), want)
+	}
 	// Every built-in profile, too.
 	for _, name := range policy.BuiltinNames() {
 		s, err := policy.ShowChain([]string{name}, testVars(), builtinLoader)
