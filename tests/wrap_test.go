@@ -285,10 +285,12 @@ flags = ["--ro", %q]
 	w.checkHello(t, r) // home:0: not the repository's rw of the home
 	// In flags, where a relative path could only be the working
 	// directory's, it is refused, located.
-	writeFile(t, filepath.Join(cfg, "wrap.toml"), "version = 1\n[wrap.hello]\nflags = [\"--profile\", \"rel.toml\"]\n", 0o644)
-	r = w.sbx(t, "wrap", "list")
-	if r.code != 125 || len(r.stderrLines()) != 1 || !strings.Contains(r.stderr, "wrap.toml:3:1: ") || !strings.Contains(r.stderr, "rel.toml") {
-		t.Errorf("--profile rel.toml in flags: want 125 and one located line\n%s", r)
+	for _, flag := range []string{"--profile", "--seccomp"} {
+		writeFile(t, filepath.Join(cfg, "wrap.toml"), "version = 1\n[wrap.hello]\nflags = [\""+flag+"\", \"rel.toml\"]\n", 0o644)
+		r = w.sbx(t, "wrap", "list")
+		if r.code != 125 || len(r.stderrLines()) != 1 || !strings.Contains(r.stderr, "wrap.toml:3:1: ") || !strings.Contains(r.stderr, flag+" rel.toml") {
+			t.Errorf("%s rel.toml in flags: want 125 and one located line\n%s", flag, r)
+		}
 	}
 }
 

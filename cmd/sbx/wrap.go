@@ -76,6 +76,9 @@ func checkRunFlags(flags []string) error {
 			return fmt.Errorf("--profile %s: a relative path in flags would be looked up where the command runs; use the profile key (relative to wrap.toml) or an absolute path", p)
 		}
 	}
+	if s := o.flags.Seccomp; s != "" && s != policy.SeccompDefault && s != policy.SeccompUnconfined && !filepath.IsAbs(s) {
+		return fmt.Errorf("--seccomp %s: a relative path in flags would be read where the command runs; give an absolute path", s)
+	}
 	return nil
 }
 
