@@ -28,6 +28,9 @@ func TestInfoVerbs(t *testing.T) {
 		{"version", "--help"},
 		{"help", "--help"},
 		{"help", "version"},
+		{"profile", "show", "--help"},
+		{"wrap", "list", "--help"},
+		{"wrap", "exec", "-h"},
 	} {
 		t.Run(strings.Join(args, "_"), func(t *testing.T) {
 			t.Parallel()

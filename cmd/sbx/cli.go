@@ -141,6 +141,12 @@ func wantsHelp(args []string) bool {
 	return len(args) == 1 && (args[0] == "--help" || args[0] == "-h" || args[0] == "help")
 }
 
+// subHelp says whether args (VERB SUBVERB --help) ask a verb with
+// subverbs for its usage; a bare "help" there could be a profile's name.
+func subHelp(args []string) bool {
+	return len(args) == 2 && (args[1] == "--help" || args[1] == "-h")
+}
+
 func versionString() string {
 	s := "sbx " + version + " " + runtime.Version()
 	if bi, ok := debug.ReadBuildInfo(); ok {

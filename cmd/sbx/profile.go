@@ -12,7 +12,7 @@ import (
 
 // profile runs `sbx profile list|show NAME|check FILE`.
 func profile(args []string) int {
-	if wantsHelp(args) {
+	if wantsHelp(args) || subHelp(args) {
 		fmt.Print(shortUsage["profile"])
 		return 0
 	}

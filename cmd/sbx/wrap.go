@@ -135,7 +135,7 @@ func wrapCmd(args []string) int {
 	if len(args) == 0 {
 		return fail(errors.New("wrap: want list, install, remove or exec (try: sbx wrap --help)"))
 	}
-	if args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
+	if wantsHelp(args[:1]) || subHelp(args) {
 		fmt.Print(wrapUsage)
 		return 0
 	}
