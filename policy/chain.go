@@ -341,8 +341,9 @@ func (x *folder) profile(p *Profile) error {
 		key := "mount." + strconv.Itoa(i)
 		origin := "profile " + at(p, key)
 		var fl FSFlag
-		if raw := m.value(); x.kept(origin, *raw) {
-			fl = FSFlag{Kind: m.kind(), Source: *raw, Arg: *raw, Optional: m.Optional}
+		if raw := m.value(); x.kept(key, *raw) {
+			fl = FSFlag{Kind: m.kind(), Source: *raw, Arg: *raw, Optional: m.Optional, Unexpanded: x.unexpanded[key]}
+			delete(x.unexpanded, key) // the operation carries it: several share a line
 			if fl.Kind == FSTmpfs || fl.Kind == FSHide {
 				fl.Source, fl.Dest = "", *raw
 			}

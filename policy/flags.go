@@ -31,6 +31,10 @@ type FSFlag struct {
 	Origin string
 	// Optional: skipped when the source (hide: the path) does not exist.
 	Optional bool
+	// Unexpanded, in sbx profile show only, says why Arg was kept as
+	// written: it uses a variable undefined here ($PROJECT outside a
+	// project).
+	Unexpanded string
 }
 
 // Flag renders the operation as the user gave it: the flag as typed, or

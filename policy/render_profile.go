@@ -89,9 +89,9 @@ func (s *Shown) Render() string {
 	for _, m := range f.FS {
 		pf("\n[[mount]]  # %s", m.Origin)
 		v := literal(m.Arg)
-		if why, ok := s.Unexpanded[m.Origin]; ok {
+		if m.Unexpanded != "" {
 			v = m.Arg
-			pf(" (not expanded: %s)", oneLine(why))
+			pf(" (not expanded: %s)", oneLine(m.Unexpanded))
 		}
 		pf("\n%s = %s\n", m.Kind, tomlString(v))
 		if m.Optional {

@@ -64,6 +64,31 @@ set = { P = "$PROJECT", H = "$HOME" }
 	compareFolded(t, back, want)
 }
 
+// Two mounts on one line share their origin: the one kept unexpanded is
+// still marked, and shown as written (not as a literal "$$PROJECT").
+func TestShowUnexpandedOnOneLine(t *testing.T) {
+	pf := &files{text: map[string]string{
+		"/p/one.toml": "version = 1\nmount = [ { rw = \"$PROJECT\", optional = true }, { ro = \"/usr/share\" } ]\n",
+	}}
+	vars := testVars()
+	delete(vars, "PROJECT")
+	vars["!PROJECT"] = "no project here"
+	s, err := policy.ShowChain([]string{"/p/one.toml"}, vars, pf.load)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := s.Render()
+	if !strings.Contains(out, "(not expanded: $PROJECT is undefined here") || !strings.Contains(out, "\nrw = \"$PROJECT\"\n") || strings.Contains(out, "$$PROJECT") {
+		t.Errorf("show of two mounts on one line:\n%s", out)
+	}
+	back := roundTrip(t, out, testVars())
+	want, _, err := policy.ApplyProfiles(mustChain(t, pf, "/p/one.toml"), testVars(), policy.Flags{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareFolded(t, back, want)
+}
+
 // roundTrip reads the output of Render back as one profile and folds it.
 func roundTrip(t *testing.T, text string, vars policy.Vars) policy.Flags {
 	t.Helper()
