@@ -232,13 +232,6 @@ func States(stateDir string) ([]policy.State, error) {
 	return records(stateDir, true)
 }
 
-// Held lists the records some process still holds, without proving
-// them: for looking an id up before Exec or Stop, which prove the one
-// they act on (verifyRecord).
-func Held(stateDir string) ([]policy.State, error) {
-	return records(stateDir, false)
-}
-
 // sweep removes the records of sandboxes that are not running.
 func sweep(stateDir string) { records(stateDir, false) }
 

@@ -97,12 +97,12 @@ func TestRecordsPassOverBadEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got, err := Held(dir)
+	got, err := records(dir, false)
 	if err != nil {
-		t.Fatalf("Held: %v", err)
+		t.Fatalf("records: %v", err)
 	}
 	if len(got) != 1 || got[0].ID != "0123456789ab" {
-		t.Errorf("Held = %+v, want the one good record", got)
+		t.Errorf("records = %+v, want the one good record", got)
 	}
 	for _, d := range []string{empty, broken} {
 		if _, err := os.Lstat(d); !os.IsNotExist(err) {

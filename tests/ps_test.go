@@ -344,7 +344,7 @@ func TestPlantedRecord(t *testing.T) {
 	}
 	defer func() { victim.Process.Kill(); victim.Wait() }()
 	// What the sandbox does: rename the runtime directory, then plant.
-	script := fmt.Sprintf(`mv %[1]q %[1]q.old && mkdir -m 700 -p %[1]q/sbx/run && exec "$0" %[2]s fake-record %[1]q/sbx/run %[3]d`,
+	script := fmt.Sprintf(`mv %[1]q %[1]q.old && mkdir -m 700 -p %[1]q/sbx/run && chmod 700 %[1]q %[1]q/sbx && exec "$0" %[2]s fake-record %[1]q/sbx/run %[3]d`,
 		rt, helperArg, victim.Process.Pid)
 	plant := startSbx(t, sbxCmd{args: append(shArgs(script, append(helperFlags(), "--rw", parent)...), helperExe), env: env})
 	if !plant.stdout.waitFor("planted", 10*time.Second) {

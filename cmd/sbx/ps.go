@@ -100,8 +100,9 @@ func stop(args []string) int {
 		return fail(errors.New("stop: no sandbox id given (sbx ps lists them)"))
 	}
 	dir := stateDir()
-	// Stop proves the record it acts on (sandbox.Held lists unproven).
-	states, err := sandbox.Held(dir)
+	// An id is looked up among the sandboxes sbx ps lists (proven), so
+	// that a prefix it shows as one is one; Stop proves it again.
+	states, err := sandbox.States(dir)
 	if err != nil {
 		return fail(fmt.Errorf("stop: %w", err))
 	}
@@ -150,8 +151,8 @@ func execCmd(args []string) int {
 		return fail(fmt.Errorf("exec: --chdir %q: not an absolute path", chdir))
 	}
 	dir := stateDir()
-	// Exec proves the record it acts on (sandbox.Held lists unproven).
-	states, err := sandbox.Held(dir)
+	// Looked up among the proven, as for stop; Exec proves it again.
+	states, err := sandbox.States(dir)
 	if err != nil {
 		return fail(fmt.Errorf("exec: %w", err))
 	}
