@@ -124,7 +124,7 @@ func TestCompletionBash(t *testing.T) {
 	// generated from the same flag set, so this holds for new flags too.
 	t.Run("all run flags", func(t *testing.T) {
 		r := runSbx(t, "help", "run")
-		flags := regexp.MustCompile(`(?m)^\s+(?:-\w, )?(--[a-z][a-z-]*)`).FindAllStringSubmatch(r.stdout, -1)
+		flags := regexp.MustCompile(`(?m)^\s+(?:-\w, )?(--[a-z][a-z0-9-]*)`).FindAllStringSubmatch(r.stdout, -1)
 		if len(flags) < 10 {
 			t.Fatalf("sbx help run: found only %d flags\n%s", len(flags), r)
 		}
