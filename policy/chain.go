@@ -673,11 +673,6 @@ func splitBindTemplate(t string) (src, dst string) {
 	return t, ""
 }
 
-// replaceDest adds fl to fs: in the place of an earlier operation of a
-// profile on the same destination, which a later profile, or the command
-// line, replaces; else at the end. In its place, so that what the chain
-// put over it still goes over it: --rw . with the build profile must not
-// cover its read-only .git.
 // cpusText is limits.cpus as --cpus would take it: TOML decodes 1.5 and
 // 1000000.0 as floats, which fmt would print as 1e+06.
 func cpusText(v any) string {
@@ -687,15 +682,33 @@ func cpusText(v any) string {
 	return fmt.Sprint(v)
 }
 
+// replaceDest appends fl to fs, dropping an earlier operation of a
+// profile on the same destination, which a later profile, or the command
+// line, replaces. The profiles' operations that came after the replaced
+// one on paths inside its destination move after fl: they were put over
+// it (--profile build --rw . must not cover build's read-only .git),
+// while everything else keeps its order, so that fl goes over what came
+// before it (--ro ~ --tmpfs ~/.ssh leaves ~/.ssh covered).
 func replaceDest(fs []FSFlag, fl FSFlag, cwd string) []FSFlag {
 	d := flagDest(fl, cwd)
-	same := func(x FSFlag) bool { return x.Origin != "" && flagDest(x, cwd) == d }
-	i := slices.IndexFunc(fs, same)
+	i := slices.IndexFunc(fs, func(x FSFlag) bool { return x.Origin != "" && flagDest(x, cwd) == d })
 	if i < 0 {
 		return append(fs, fl)
 	}
-	fs[i] = fl
-	return fs[:i+1+len(slices.DeleteFunc(fs[i+1:], same))]
+	var kept, over []FSFlag
+	for _, x := range fs[i+1:] {
+		switch xd := flagDest(x, cwd); {
+		case x.Origin != "" && xd == d:
+			// another of the same destination: replaced too
+		case x.Origin != "" && under(xd, d):
+			over = append(over, x)
+		default:
+			kept = append(kept, x)
+		}
+	}
+	out := append(slices.Clone(fs[:i]), kept...)
+	out = append(out, fl)
+	return append(out, over...)
 }
 
 func flagDest(fl FSFlag, cwd string) string {

@@ -585,12 +585,13 @@ hide = "/opt"
 		t.Fatal(err)
 	}
 	// A later profile's operation on a destination replaces the earlier
-	// one's in its place (what came after it still comes after); the
-	// rest keep their order.
+	// one's, and goes at the end; the operations that were put over the
+	// replaced one (inside its destination) follow it, and the rest keep
+	// their order.
 	want := []fsOp{
 		{"ro", "/data", "profile b.toml:3"},
-		{"tmpfs", "/work/", "profile b.toml:5"},
 		{"hide", "/data/secret", "profile a.toml:6"},
+		{"tmpfs", "/work/", "profile b.toml:5"},
 		{"ro", "/home/alice/src/proj/rel", "profile b.toml:7"},
 		{"hide", "/opt", "profile b.toml:9"},
 	}
@@ -598,8 +599,8 @@ hide = "/opt"
 		t.Errorf("mounts\n got %q\nwant %q", got, want)
 	}
 
-	// A flag on a destination the chain uses replaces the chain's entry
-	// in its place; the other flags come after the chain's.
+	// A flag on a destination the chain uses replaces the chain's entry;
+	// the flags come after the chain's, in their order.
 	cli := cmd()
 	cli.FS = fs(t, "rw", "/data", "ro", "/extra", "hide", "/data/secret", "ro", "/src:/opt")
 	f, _, err = policy.ApplyProfiles(chain, testVars(), cli)
@@ -607,12 +608,32 @@ hide = "/opt"
 		t.Fatal(err)
 	}
 	want = []fsOp{
-		{"rw", "/data", ""},
 		{"tmpfs", "/work/", "profile b.toml:5"},
-		{"hide", "/data/secret", ""},
 		{"ro", "/home/alice/src/proj/rel", "profile b.toml:7"},
-		{"ro", "/src:/opt", ""},
+		{"rw", "/data", ""},
 		{"ro", "/extra", ""},
+		{"hide", "/data/secret", ""},
+		{"ro", "/src:/opt", ""},
+	}
+	if got := fsOps(f.FS); !slices.Equal(got, want) {
+		t.Errorf("mounts with flags\n got %q\nwant %q", got, want)
+	}
+
+	// A flag on the chain's destination does not jump ahead of an
+	// earlier flag that covers it: --ro ~ then --tmpfs ~/.ssh (which
+	// replaces a profile's hide) leaves ~/.ssh covered.
+	cli = cmd()
+	cli.FS = fs(t, "ro", "/data", "tmpfs", "/data/secret")
+	f, _, err = policy.ApplyProfiles(chain, testVars(), cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []fsOp{
+		{"tmpfs", "/work/", "profile b.toml:5"},
+		{"ro", "/home/alice/src/proj/rel", "profile b.toml:7"},
+		{"hide", "/opt", "profile b.toml:9"},
+		{"ro", "/data", ""},
+		{"tmpfs", "/data/secret", ""},
 	}
 	if got := fsOps(f.FS); !slices.Equal(got, want) {
 		t.Errorf("mounts with flags\n got %q\nwant %q", got, want)

@@ -621,7 +621,9 @@ echo > .git/commondir; true`
 		home := filepath.Dir(filepath.Dir(key))
 		proj := newProject(t)
 		script := `cat "$1" 2>/dev/null; ls -A "$2" 2>/dev/null; true`
-		for _, extra := range [][]string{nil, {"--ro", home}} {
+		// --tmpfs ~/.ssh replaces build's hide of it, and must still go
+		// over the --ro ~ given before it.
+		for _, extra := range [][]string{nil, {"--ro", home}, {"--ro", home, "--tmpfs", filepath.Dir(key)}} {
 			flags := append([]string{"--profile", "build"}, extra...)
 			r := sbxCmd{args: append(shArgs(script, flags...), "sh", key, filepath.Dir(key)), env: env}.in(proj).run(t)
 			if r.code != 0 {
