@@ -53,15 +53,19 @@ func (w *Wrap) Names() []string {
 
 // RunArgs is the argument list of `sbx run` for this entry running the
 // program at path with args.
-func (e WrapEntry) RunArgs(path string, args []string) []string {
+func (e WrapEntry) RunArgs(path string, byName bool, args []string) []string {
 	var out []string
 	for _, p := range e.Profiles {
 		out = append(out, "--profile", p)
 	}
 	out = append(out, e.Flags...)
-	// Called by its name, as the original would be: its messages and
-	// usage say "cat", not "/usr/bin/cat".
-	out = append(out, "--argv0", e.Name, "--", path)
+	// Called by its name, as the original would be (its messages say
+	// "cat:", not "/usr/bin/cat:"), unless a shim comes first on PATH: a
+	// program that finds itself by its name would find the shim.
+	if byName {
+		out = append(out, "--argv0", e.Name)
+	}
+	out = append(out, "--", path)
 	return append(out, args...)
 }
 

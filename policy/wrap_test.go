@@ -36,7 +36,11 @@ flags = ["--rw", "."]
 	if !ok || !slices.Equal(npm.Profiles, []string{"npm"}) || !slices.Equal(npm.Flags, []string{"--net", "host"}) || npm.Description != "npm with the network" {
 		t.Errorf("npm = %+v, %v", npm, ok)
 	}
-	if got, want := npm.RunArgs("/usr/bin/npm", []string{"ci", "--"}), []string{"--profile", "npm", "--net", "host", "--argv0", "npm", "--", "/usr/bin/npm", "ci", "--"}; !slices.Equal(got, want) {
+	if got, want := npm.RunArgs("/usr/bin/npm", true, []string{"ci", "--"}), []string{"--profile", "npm", "--net", "host", "--argv0", "npm", "--", "/usr/bin/npm", "ci", "--"}; !slices.Equal(got, want) {
+		t.Errorf("RunArgs = %q, want %q", got, want)
+	}
+	// A shim first on PATH: the program keeps its path as argv[0].
+	if got, want := npm.RunArgs("/usr/bin/npm", false, []string{"ci"}), []string{"--profile", "npm", "--net", "host", "--", "/usr/bin/npm", "ci"}; !slices.Equal(got, want) {
 		t.Errorf("RunArgs = %q, want %q", got, want)
 	}
 	// A relative path is wrap.toml's, never the working directory's (a

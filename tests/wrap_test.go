@@ -372,4 +372,25 @@ func TestWrapArgv0(t *testing.T) {
 	if r.code != 0 || r.stdout != "meow\x00/proc/self/cmdline\x00" {
 		t.Errorf("sbx run --argv0 meow: want argv[0] meow\n%s", r)
 	}
+	// With a shim of cat first on PATH, a program that finds itself by
+	// its name (Python's sys.executable) would find the shim: the real
+	// program keeps its path.
+	shims := t.TempDir()
+	self, err := filepath.EvalSymlinks(sbxBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(self, filepath.Join(shims, "cat")); err != nil {
+		t.Fatal(err)
+	}
+	env := withEnv(w.env, "PATH="+shims+":"+w.bin+":/usr/bin:/bin")
+	r = sbxCmd{args: []string{"wrap", "exec", "cat", "--", "/proc/self/cmdline"}, env: env, dir: w.work}.run(t)
+	if r.code != 0 || !strings.HasSuffix(strings.SplitN(r.stdout, "\x00", 2)[0], "/cat") {
+		t.Errorf("wrapped cat behind a shim: want its path as argv[0]\n%s", r)
+	}
+	// --argv0 is sbx's to give in wrap.toml's flags.
+	writeFile(t, wrapFile, string(b)+"\n[wrap.cat]\nflags = [\"--argv0\", \"kitty\"]\n", 0o644)
+	if r = w.sbx(t, "wrap", "list"); r.code != 125 || !strings.Contains(r.stderr, "--argv0") {
+		t.Errorf("--argv0 in wrap.toml's flags: want 125 naming it\n%s", r)
+	}
 }

@@ -76,6 +76,9 @@ func checkRunFlags(flags []string) error {
 			return fmt.Errorf("--profile %s: a relative path in flags would be looked up where the command runs; use the profile key (relative to wrap.toml) or an absolute path", p)
 		}
 	}
+	if o.flags.Argv0 != "" {
+		return errors.New("--argv0: sbx gives a wrapped command its own name (or its path when a shim comes first on PATH)")
+	}
 	if s := o.flags.Seccomp; s != "" && s != policy.SeccompDefault && s != policy.SeccompUnconfined && !filepath.IsAbs(s) {
 		return fmt.Errorf("--seccomp %s: a relative path in flags would be read where the command runs; give an absolute path", s)
 	}
@@ -193,7 +196,7 @@ func wrapExec(e policy.WrapEntry, args []string) int {
 	if err != nil {
 		return fail(fmt.Errorf("wrap exec %s: %w", e.Name, err))
 	}
-	prog, err := realProgram(e.Name, os.Getenv("PATH"), self)
+	prog, shadowed, err := realProgram(e.Name, os.Getenv("PATH"), self)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sbx: wrap exec %s: %v\n", e.Name, err)
 		return exitNotFound
@@ -201,7 +204,7 @@ func wrapExec(e policy.WrapEntry, args []string) int {
 	// The command's death is sbx's: a shell ends a script whose child
 	// died by SIGINT, not one whose child exited 130.
 	var died int
-	code := runSandbox(e.RunArgs(prog, args), &died)
+	code := runSandbox(e.RunArgs(prog, !shadowed, args), &died)
 	if died != 0 {
 		sandbox.DieBy(died)
 	}
@@ -221,23 +224,30 @@ func selfPath() (string, error) {
 // everything that would run sbx again: a file that is sbx (os.SameFile)
 // and a symlink to an sbx (a shim, stale ones included). Relative
 // directories of PATH are skipped (see exec.ErrDot).
-func realProgram(name, path, self string) (string, error) {
+//
+// shadowed says whether a shim or sbx came first: then the program must
+// not be called by its name, which a program may look up on PATH to find
+// itself (Python's sys.executable), and find the shim if the sandbox
+// shows it.
+func realProgram(name, path, self string) (prog string, shadowed bool, err error) {
 	for _, d := range filepath.SplitList(path) {
 		if !filepath.IsAbs(d) {
 			continue
 		}
 		p := filepath.Join(d, name)
 		if isShim(p, self) {
+			shadowed = true
 			continue
 		}
 		if st, err := os.Stat(p); err != nil || st.IsDir() || isSelf(p, self) {
+			shadowed = shadowed || err == nil && !st.IsDir()
 			continue
 		}
 		if _, err := exec.LookPath(p); err == nil {
-			return p, nil
+			return p, shadowed, nil
 		}
 	}
-	return "", fmt.Errorf("not found on PATH (sbx's own shims passed over)")
+	return "", false, fmt.Errorf("not found on PATH (sbx's own shims passed over)")
 }
 
 func isSelf(p, self string) bool {
@@ -310,7 +320,7 @@ func wrapList(names bool) int {
 		if flags == "" {
 			flags = "-"
 		}
-		prog, err := realProgram(e.Name, os.Getenv("PATH"), self)
+		prog, _, err := realProgram(e.Name, os.Getenv("PATH"), self)
 		if err != nil {
 			prog = "(" + err.Error() + ")"
 		}
