@@ -246,8 +246,8 @@ type folder struct {
 	set, setOrigin map[string]string
 	unset, keep    []string
 	swapFrom       *Profile
-	// unexpanded: Origins keys ("chdir", "env.set.K", "security.seccomp")
-	// and mount origins ("profile FILE:LINE"), with why.
+	// unexpanded: Origins keys ("chdir", "env.set.K", "security.seccomp"),
+	// with why (a mount carries its own: FSFlag.Unexpanded).
 	unexpanded map[string]string
 }
 

@@ -43,7 +43,8 @@ type Host struct {
 	// TerminalFDs are those of them that are a terminal.
 	TerminalFDs map[int]bool
 	// IgnoredSignals are the signals sbx forwards that its caller had it
-	// ignore (nohup: SIGHUP; a script's background job: SIGINT, SIGQUIT).
+	// ignore (nohup: SIGHUP; a script's background job: SIGINT, SIGQUIT),
+	// as they were before Go's runtime took them over.
 	IgnoredSignals []int
 	// Terminal says which of the launcher's descriptors 0, 1, 2 are a
 	// terminal.

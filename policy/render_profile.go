@@ -15,8 +15,8 @@ type Shown struct {
 	Flags   Flags
 	Origins Origins
 	// Unexpanded are the values kept as written because a variable they
-	// use is undefined here, by Origins key ("chdir", "env.set.K") or,
-	// for a mount, its origin; with why.
+	// use is undefined here, by Origins key ("chdir", "env.set.K"), with
+	// why; a mount says so itself (FSFlag.Unexpanded).
 	Unexpanded map[string]string
 	// Notes say what could not be followed for the same reason (an
 	// extends entry), each located in its profile.

@@ -47,12 +47,9 @@ func guarded() []os.Signal {
 }
 
 // caught are the forwarded signals this process was not started with
-// ignored: sbx exec's. A signal its caller ignores stays ignored, by sbx
-// exec and, inherited through init's spawner, not at all: the command
-// gets init's dispositions. (sbx run catches every forwarded signal and
-// has the payload start ignoring the ones its caller ignored, plan's
-// IgnoredSignals: a signal sent to sbx reaches a payload that handles
-// it, as it would reach the command run directly.)
+// ignored; sbx exec catches these. (sbx run catches every forwarded
+// signal, and has the payload start ignoring the ones its caller ignored:
+// the plan's IgnoredSignals.)
 func caught() []os.Signal {
 	var out []os.Signal
 	for _, s := range forwarded {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -125,7 +124,7 @@ func ProbeHost(f policy.Flags, c Caller) (policy.Host, error) {
 		}
 	}
 	for _, s := range forwarded {
-		if signal.Ignored(s) {
+		if ignoredAtStart(s.(unix.Signal)) {
 			h.IgnoredSignals = append(h.IgnoredSignals, int(s.(unix.Signal)))
 		}
 	}

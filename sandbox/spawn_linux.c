@@ -31,6 +31,23 @@
 static struct rlimit orig_nofile;
 static int have_orig_nofile;
 
+// sbx_ignored_at_start: the signals (bit sig-1) that were ignored when
+// the process started. Go's runtime takes over every signal but SIGHUP
+// and SIGINT whatever their disposition, so that os/signal cannot tell
+// a SIGQUIT or SIGTERM the caller had ignored; this constructor runs
+// before it.
+unsigned long long sbx_ignored_at_start;
+
+__attribute__((constructor)) static void sbx_save_ignored(void) {
+	// The signals sbx forwards (forwarded in init_linux.go).
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
+	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+		struct sigaction old;
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			sbx_ignored_at_start |= 1ULL << (sigs[i] - 1);
+	}
+}
+
 __attribute__((constructor)) static void sbx_save_nofile(void) {
 	have_orig_nofile = getrlimit(RLIMIT_NOFILE, &orig_nofile) == 0;
 }

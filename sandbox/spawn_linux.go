@@ -18,6 +18,13 @@ import (
 	"sbx/idmap"
 )
 
+// ignoredAtStart says whether sig was ignored when the process started
+// (os/signal knows only of SIGHUP and SIGINT: Go's runtime takes the
+// others over).
+func ignoredAtStart(sig unix.Signal) bool {
+	return sig >= 1 && sig <= 64 && uint64(C.sbx_ignored_at_start)&(1<<(sig-1)) != 0
+}
+
 // spawnAttr is one fork and exec of the payload (or of a command that
 // sbx exec adds): what the child lays out before it execs.
 type spawnAttr struct {

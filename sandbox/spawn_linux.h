@@ -72,6 +72,10 @@ struct sbx_spawn {
 	int listener_sock;
 };
 
+// sbx_ignored_at_start is the signals (bit sig-1) ignored when the
+// process started, before Go's runtime took them over.
+extern unsigned long long sbx_ignored_at_start;
+
 // sbx_spawn forks and execs; it returns the child's pid or -errno.
 long sbx_spawn(const struct sbx_spawn *s);
 
