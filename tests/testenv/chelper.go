@@ -16,8 +16,9 @@ const CHelperName = "chelper"
 // other two ABIs of an x86-64 kernel (int80, x32: getpid, "ok" when it
 // returned this process's id), one call from a single-threaded process
 // that exits right after it (keyctl), and an orphan stopped and
-// continued in a tight loop (stopcont). Each verb prints "ok" or the
-// errno's name.
+// continued in a tight loop (stopcont), and a SIGINT handler in a
+// process that says whether INT, QUIT and TERM came ignored
+// (handle-int). Each other verb prints "ok" or the errno's name.
 const chelperSource = `#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -38,10 +39,17 @@ static void report(long r, int ok) {
 	}
 }
 
+static void got_int(int sig) {
+	(void)sig;
+	static const char msg[] = "got-int\n";
+	(void)!write(1, msg, sizeof msg - 1);
+	_exit(7);
+}
+
 int main(int argc, char **argv) {
 	long r;
 	if (argc != 2) {
-		fprintf(stderr, "usage: chelper int80|x32|keyctl|stopcont\n");
+		fprintf(stderr, "usage: chelper int80|x32|keyctl|stopcont|handle-int\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "int80") == 0) {
@@ -60,6 +68,22 @@ int main(int argc, char **argv) {
 			r = -errno;
 		}
 		report(r, r >= 0);
+	} else if (strcmp(argv[1], "handle-int") == 0) {
+		/* say whether INT, QUIT and TERM came ignored, then handle INT */
+		struct sigaction sa = {0};
+		int ign = 1;
+		int sigs[] = {SIGINT, SIGQUIT, SIGTERM};
+		for (int i = 0; i < 3; i++) {
+			struct sigaction old;
+			ign = ign && sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN;
+		}
+		puts(ign ? "ignored" : "not-ignored");
+		sa.sa_handler = got_int;
+		sigaction(SIGINT, &sa, NULL);
+		puts("ready");
+		fflush(stdout);
+		for (;;)
+			pause();
 	} else if (strcmp(argv[1], "stopcont") == 0) {
 		/* an orphan (PID 1's to reap) that stops itself over and over,
 		   each time continued at once, then sleeps for a minute */
