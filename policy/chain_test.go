@@ -599,49 +599,42 @@ hide = "/opt"
 		t.Errorf("mounts\n got %q\nwant %q", got, want)
 	}
 
+	withFlags := func(what string, want []fsOp, flags ...string) {
+		t.Helper()
+		cli := cmd()
+		cli.FS = fs(t, flags...)
+		f, _, err := policy.ApplyProfiles(chain, testVars(), cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fsOps(f.FS); !slices.Equal(got, want) {
+			t.Errorf("%s\n got %q\nwant %q", what, got, want)
+		}
+	}
 	// A flag on a destination the chain uses replaces the chain's entry;
 	// the flags come after the chain's, in their order.
-	cli := cmd()
-	cli.FS = fs(t, "rw", "/data", "ro", "/extra", "hide", "/data/secret", "ro", "/src:/opt")
-	f, _, err = policy.ApplyProfiles(chain, testVars(), cli)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want = []fsOp{
+	withFlags("mounts with flags", []fsOp{
 		{"tmpfs", "/work/", "profile b.toml:5"},
 		{"ro", "/home/alice/src/proj/rel", "profile b.toml:7"},
 		{"rw", "/data", ""},
 		{"ro", "/extra", ""},
 		{"hide", "/data/secret", ""},
 		{"ro", "/src:/opt", ""},
-	}
-	if got := fsOps(f.FS); !slices.Equal(got, want) {
-		t.Errorf("mounts with flags\n got %q\nwant %q", got, want)
-	}
-
+	}, "rw", "/data", "ro", "/extra", "hide", "/data/secret", "ro", "/src:/opt")
 	// A flag on the chain's destination does not jump ahead of an
 	// earlier flag that covers it: --ro ~ then --tmpfs ~/.ssh (which
 	// replaces a profile's hide) leaves ~/.ssh covered.
-	cli = cmd()
-	cli.FS = fs(t, "ro", "/data", "tmpfs", "/data/secret")
-	f, _, err = policy.ApplyProfiles(chain, testVars(), cli)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want = []fsOp{
+	withFlags("a replacing flag after one that covers it", []fsOp{
 		{"tmpfs", "/work/", "profile b.toml:5"},
 		{"ro", "/home/alice/src/proj/rel", "profile b.toml:7"},
 		{"hide", "/opt", "profile b.toml:9"},
 		{"ro", "/data", ""},
 		{"tmpfs", "/data/secret", ""},
-	}
-	if got := fsOps(f.FS); !slices.Equal(got, want) {
-		t.Errorf("mounts with flags\n got %q\nwant %q", got, want)
-	}
+	}, "ro", "/data", "tmpfs", "/data/secret")
 
 	// Two flags on one destination are not the chain's business: the
 	// plan refuses them.
-	cli = cmd()
+	cli := cmd()
 	cli.FS = fs(t, "ro", "/extra:/x", "tmpfs", "/x")
 	h := profileHost()
 	h.Paths["/extra"] = policy.PathInfo{Exists: true, Dir: true}
