@@ -91,12 +91,15 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 	var rec *record
 	recc := make(chan *record, 1)
 	var recGone chan struct{} // the record is being removed
+	// The records' directory is made before init builds the view: a view
+	// that shows the runtime directory masks sbx/ in it only where it is
+	// there (a mask of nothing is skipped), and on a first run it would be
+	// made a moment later, in sight.
+	var noRecord error
 	if p.StateDir != "" {
-		// The records' directory exists before init builds the view: a
-		// view that shows the runtime directory masks sbx/ in it only
-		// where it is there (a mask of nothing is skipped), and on a
-		// first run it would be made a moment later, in sight.
-		mkdirPrivate(p.StateDir)
+		noRecord = mkdirPrivate(p.StateDir)
+	}
+	if p.StateDir != "" && noRecord == nil {
 		go func() {
 			r, err := newRecord(p.StateDir)
 			if err != nil {
@@ -109,6 +112,9 @@ func Run(p *policy.Plan, warn func(string)) (*Outcome, error) {
 			sweep(p.StateDir)
 		}()
 	} else {
+		if noRecord != nil {
+			warn("this sandbox is not recorded for sbx ps, stop and exec: " + noRecord.Error())
+		}
 		recc <- nil
 	}
 	defer func() {

@@ -52,11 +52,9 @@ type record struct {
 	lock     *os.File     // state.json, flocked, once published
 }
 
-// newRecord makes the sandbox's directory and its exec socket.
+// newRecord makes the sandbox's directory and its exec socket in
+// stateDir, which mkdirPrivate made.
 func newRecord(stateDir string) (*record, error) {
-	if err := mkdirPrivate(stateDir); err != nil {
-		return nil, err
-	}
 	b := make([]byte, 6)
 	rand.Read(b)
 	r := &record{id: hex.EncodeToString(b)}
