@@ -134,13 +134,17 @@ type ProfileEntry struct {
 func ListProfiles(vars policy.Vars) []ProfileEntry {
 	seen := map[string]bool{}
 	var out []ProfileEntry
-	add := func(name, source string, data []byte) {
+	add := func(name, source string, data []byte, err error) {
 		if seen[name] {
 			return
 		}
 		seen[name] = true
 		e := ProfileEntry{Name: name, Source: source}
-		if p, err := policy.DecodeProfile(source, data); err == nil {
+		var p *policy.Profile
+		if err == nil {
+			p, err = policy.DecodeProfile(source, data)
+		}
+		if err == nil {
 			e.Description = p.Description
 		} else {
 			e.Description = "(invalid: " + err.Error() + ")"
@@ -150,14 +154,15 @@ func ListProfiles(vars policy.Vars) []ProfileEntry {
 	for _, d := range ProfileDirs(vars) {
 		files, _ := filepath.Glob(filepath.Join(d, "*.toml"))
 		for _, f := range files {
-			if b, err := os.ReadFile(f); err == nil {
-				add(filepath.Base(f[:len(f)-len(".toml")]), f, b)
-			}
+			// A FIFO or a device named *.toml must not hang the list
+			// (and completion, which reads it): it is listed as invalid.
+			b, err := ReadConfig(f)
+			add(filepath.Base(f[:len(f)-len(".toml")]), f, b, err)
 		}
 	}
 	for _, n := range policy.BuiltinNames() {
 		b, _ := policy.Builtin(n)
-		add(n, "builtin:"+n+".toml", b)
+		add(n, "builtin:"+n+".toml", b, nil)
 	}
 	return out
 }

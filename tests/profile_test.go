@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -157,6 +158,11 @@ func TestProfileList(t *testing.T) {
 	env, userDir := profileEnv(t)
 	mine := filepath.Join(userDir, "sbxtest-mine.toml")
 	writeFile(t, mine, "version = 1\ndescription = \"the test's own profile\"\n", 0o644)
+	// A FIFO named like a profile must not hang the list (the guard
+	// kills sbx and fails the test): it is listed as invalid.
+	if err := syscall.Mkfifo(filepath.Join(userDir, "sbxtest-fifo.toml"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	r := sbxCmd{args: []string{"profile", "list"}, env: env}.run(t)
 	if r.code != 0 || r.stderr != "" {
 		t.Fatalf("sbx profile list: want exit 0 and nothing on stderr\n%s", r)
@@ -175,6 +181,9 @@ func TestProfileList(t *testing.T) {
 		case len(f) < 3:
 			t.Errorf("profile %q: want name, source and description, got %q", name, f)
 		}
+	}
+	if f := byName["sbxtest-fifo"]; len(f) < 3 || !strings.Contains(strings.Join(f[2:], " "), "invalid") {
+		t.Errorf("a FIFO in the profile directory: want it listed as invalid, got %q\n%s", f, r.stdout)
 	}
 	if f := byName["sbxtest-mine"]; len(f) < 3 || f[1] != mine || !strings.Contains(strings.Join(f[2:], " "), "the test's own profile") {
 		t.Errorf("user profile: want %q with source %s and its description, got %q\n%s", "sbxtest-mine", mine, f, r.stdout)
