@@ -53,7 +53,7 @@ func guarded() []os.Signal {
 func caught() []os.Signal {
 	var out []os.Signal
 	for _, s := range forwarded {
-		if !signal.Ignored(s) {
+		if !ignoredAtStart(s.(unix.Signal)) {
 			out = append(out, s)
 		}
 	}

@@ -145,7 +145,12 @@ func pathInfo(p string) policy.PathInfo {
 	case err == nil && !accessible(p, fi.IsDir()):
 		return policy.PathInfo{Err: policy.PathDenied}
 	case err == nil:
-		real, _ := filepath.EvalSymlinks(p)
+		// Real guards sbx's state (policy.stateHides): a path it cannot
+		// resolve is refused, not compared as written.
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			return policy.PathInfo{Err: "resolving its symlinks: " + err.Error()}
+		}
 		return policy.PathInfo{Exists: true, Dir: fi.IsDir(), Real: real}
 	case errors.Is(err, os.ErrNotExist):
 		return policy.PathInfo{}

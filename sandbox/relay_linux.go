@@ -45,12 +45,14 @@ func relaySignals(sigs []os.Signal, c chan<- os.Signal) error {
 		return fmt.Errorf("signal pipe: %w", err)
 	}
 	relay.r, relay.w = r, w
-	var wfd int
+	wfd := -1
 	rc, err := w.SyscallConn() // not w.Fd(): it would make the pipe blocking
-	if err != nil {
-		return err
+	if err == nil {
+		err = rc.Control(func(fd uintptr) { wfd = int(fd) })
 	}
-	rc.Control(func(fd uintptr) { wfd = int(fd) })
+	if err != nil {
+		return fmt.Errorf("signal pipe: %w", err)
+	}
 	nums := make([]C.int, len(sigs))
 	for i, s := range sigs {
 		nums[i] = C.int(s.(unix.Signal))

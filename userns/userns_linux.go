@@ -128,19 +128,9 @@ func WriteWithHelpers(pid int, uidHelper, gidHelper string, uids, gids idmap.Map
 	return errors.Join(<-errs, <-errs)
 }
 
-// runHelper runs a setuid helper with an empty environment and returns
-// what it printed on stderr. By default it uses syscall.StartProcess:
-// os/exec's extra work (path lookup, pidfd probing) is measurable on the
-// start path of every sandbox.
+// runHelper runs a setuid helper with start, an empty environment, and
+// returns what it printed on stderr.
 func runHelper(path string, args []string, start HelperStart) (string, error) {
-	if start == nil {
-		start = func(path string, argv []string, stdio [3]int) (int, error) {
-			pid, _, err := syscall.StartProcess(path, argv, &syscall.ProcAttr{
-				Env: []string{}, Files: []uintptr{uintptr(stdio[0]), uintptr(stdio[1]), uintptr(stdio[2])},
-			})
-			return pid, err
-		}
-	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return "", err
