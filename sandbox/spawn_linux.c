@@ -37,12 +37,16 @@ static int have_orig_nofile;
 // a SIGQUIT or SIGTERM the caller had ignored; this constructor runs
 // before it.
 unsigned long long sbx_ignored_at_start;
+// sbx_ignored_checked: the signals the constructor looked at (a test
+// holds it to forwarded in init_linux.go).
+unsigned long long sbx_ignored_checked;
 
 __attribute__((constructor)) static void sbx_save_ignored(void) {
 	// The signals sbx forwards (forwarded in init_linux.go).
 	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
 	for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
 		struct sigaction old;
+		sbx_ignored_checked |= 1ULL << (sigs[i] - 1);
 		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
 			sbx_ignored_at_start |= 1ULL << (sigs[i] - 1);
 	}

@@ -25,6 +25,11 @@ func ignoredAtStart(sig unix.Signal) bool {
 	return sig >= 1 && sig <= 64 && uint64(C.sbx_ignored_at_start)&(1<<(sig-1)) != 0
 }
 
+// ignoredChecked says whether the constructor looked at sig.
+func ignoredChecked(sig unix.Signal) bool {
+	return sig >= 1 && sig <= 64 && uint64(C.sbx_ignored_checked)&(1<<(sig-1)) != 0
+}
+
 // spawnAttr is one fork and exec of the payload (or of a command that
 // sbx exec adds): what the child lays out before it execs.
 type spawnAttr struct {

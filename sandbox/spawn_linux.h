@@ -74,7 +74,7 @@ struct sbx_spawn {
 
 // sbx_ignored_at_start is the signals (bit sig-1) ignored when the
 // process started, before Go's runtime took them over.
-extern unsigned long long sbx_ignored_at_start;
+extern unsigned long long sbx_ignored_at_start, sbx_ignored_checked;
 
 // sbx_spawn forks and execs; it returns the child's pid or -errno.
 long sbx_spawn(const struct sbx_spawn *s);

@@ -145,3 +145,13 @@ func TestRecordsNotThroughLink(t *testing.T) {
 		t.Errorf("the sweep followed the link and removed %s: %v", victim, err)
 	}
 }
+
+// The C constructor that reads the caller's ignored signals before Go's
+// runtime starts keeps its own list: it must be the forwarded one.
+func TestIgnoredAtStartCoversForwarded(t *testing.T) {
+	for _, s := range forwarded {
+		if !ignoredChecked(s.(unix.Signal)) {
+			t.Errorf("%v is forwarded, but the constructor does not read its disposition (spawn_linux.c)", s)
+		}
+	}
+}
