@@ -352,3 +352,36 @@ func TestSupervisorNonDumpable(t *testing.T) {
 		}
 	}
 }
+
+// Every namespace of the default sandbox is new (the user and pid ones
+// from the clone, the others from init's constructor): none is the
+// caller's. --net host shares the network only.
+func TestNamespacesNew(t *testing.T) {
+	requireUserns(t)
+	t.Parallel()
+	kinds := []string{"user", "pid", "mnt", "ipc", "uts", "net", "cgroup"}
+	host := map[string]string{}
+	for _, k := range kinds {
+		l, err := os.Readlink("/proc/self/ns/" + k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		host[k] = l
+	}
+	script := `for k in ` + strings.Join(kinds, " ") + `; do echo "$k $(readlink /proc/self/ns/$k)"; done`
+	for _, net := range []string{"none", "host"} {
+		r := mustSh(t, script, "--net", net)
+		got := map[string]string{}
+		for _, l := range lines(r.stdout) {
+			if k, v, ok := strings.Cut(l, " "); ok {
+				got[k] = v
+			}
+		}
+		for _, k := range kinds {
+			shared := net == "host" && k == "net"
+			if got[k] == "" || (got[k] == host[k]) != shared {
+				t.Errorf("--net %s: namespace %s inside %q, the caller's %q; want it shared: %v\n%s", net, k, got[k], host[k], shared, r)
+			}
+		}
+	}
+}
