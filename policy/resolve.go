@@ -343,12 +343,7 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 					m.SourceBeneath = g
 				}
 			}
-			for i := len(rw) - 1; i >= 0; i-- {
-				if under(dst, rw[i].dst) && dst != rw[i].dst {
-					m.DestBeneath = rw[i].dst
-					break
-				}
-			}
+			m.DestBeneath = beneath(dst, shaped)
 		case FSTmpfs, FSHide:
 			d, err := CleanDest(fl.Dest)
 			if err != nil {
@@ -358,12 +353,7 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 			if fl.Kind == FSHide {
 				m.Op, m.Optional = OpHide, fl.Optional
 			}
-			for i := len(rw) - 1; i >= 0; i-- {
-				if under(d, rw[i].dst) && d != rw[i].dst {
-					m.DestBeneath = rw[i].dst
-					break
-				}
-			}
+			m.DestBeneath = beneath(d, shaped)
 		default:
 			return nil, fmt.Errorf("unknown filesystem flag %q", fl.Kind)
 		}
@@ -400,16 +390,10 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 		// sandbox may have shaped that holds it, wherever that mount
 		// stands on the command line (a link planted there must not
 		// move the mask out).
-		m.DestBeneath = ""
-		for i := len(shaped) - 1; i >= 0; i-- {
-			if under(m.Dest, shaped[i]) && m.Dest != shaped[i] {
-				m.DestBeneath = shaped[i]
-				break
-			}
-		}
+		m.DestBeneath = beneath(m.Dest, shaped)
 		ms = append(ms, m)
 	}
-	state, err := stateHides(ms, h, dests)
+	state, err := stateHides(ms, h, dests, shaped)
 	if err != nil {
 		return nil, err
 	}
@@ -418,10 +402,23 @@ func mounts(f Flags, h Host, hostNet bool, warnings *[]string) ([]Mount, error) 
 	return ms, nil
 }
 
+// beneath is the last of shaped (destinations whose contents the
+// sandbox may have shaped, in mount order) that holds dest, strictly:
+// dest is resolved beneath it, so that a link planted there cannot lead
+// a mount out. "" when none does.
+func beneath(dest string, shaped []string) string {
+	for i := len(shaped) - 1; i >= 0; i-- {
+		if under(dest, shaped[i]) && dest != shaped[i] {
+			return shaped[i]
+		}
+	}
+	return ""
+}
+
 // stateHides masks sbx's own state ($XDG_RUNTIME_DIR/sbx) wherever a
 // bind shows it: it holds the sockets of sbx exec, through which one
 // sandbox could run commands in another.
-func stateHides(ms []Mount, h Host, dests map[string]string) ([]Mount, error) {
+func stateHides(ms []Mount, h Host, dests map[string]string, shaped []string) ([]Mount, error) {
 	if StateDir(h.StateRoot) == "" {
 		return nil, nil
 	}
@@ -451,10 +448,7 @@ func stateHides(ms []Mount, h Host, dests map[string]string) ([]Mount, error) {
 			continue
 		}
 		dests[d] = "sbx's state"
-		hide := Mount{Op: OpHide, Dest: d, Optional: true, Origin: "default: sbx's state (sbx exec's sockets)"}
-		if !m.ReadOnly {
-			hide.DestBeneath = m.Dest
-		}
+		hide := Mount{Op: OpHide, Dest: d, Optional: true, Origin: "default: sbx's state (sbx exec's sockets)", DestBeneath: beneath(d, shaped)}
 		out = append(out, hide)
 	}
 	return out, nil

@@ -502,6 +502,27 @@ func TestSymlinkSafety(t *testing.T) {
 		})
 	}
 
+	// A read-only bind whose source lies inside the grant shows what the
+	// sandbox could shape too: a destination inside it is resolved
+	// beneath it as well.
+	t.Run("tmpfs through a link in a bind from the grant", func(t *testing.T) {
+		t.Parallel()
+		d, target := setup(t)
+		if err := os.Mkdir(filepath.Join(d, "sub"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, filepath.Join(d, "sub", "link")); err != nil {
+			t.Fatal(err)
+		}
+		r := sh(t, `cat /proc/self/mountinfo`, "--rw", d, "--ro", d+"/sub:/x", "--tmpfs", "/x/link/y")
+		if r.code != 125 || !strings.Contains(r.stderr, "leads out of") {
+			t.Errorf("want 125: the link leads out of the bind\n%s", r)
+		}
+		if got := dirNames(t, target); !slices.Equal(got, []string{"secret"}) {
+			t.Errorf("the link's target %s changed on the host: %q", target, got)
+		}
+	})
+
 	t.Run("source through the link", func(t *testing.T) {
 		t.Parallel()
 		d, target := setup(t)
