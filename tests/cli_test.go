@@ -75,6 +75,8 @@ func TestBadInput(t *testing.T) {
 		{"unsetenv with =", []string{"run", "--unsetenv", "A=B", "--", "true"}, "A=B"},
 		{"tmpfs relative", []string{"run", "--tmpfs", "relative", "--", "true"}, "relative"},
 		{"chdir relative", []string{"run", "--chdir", "relative", "--", "true"}, "relative"},
+		{"chdir with ..", []string{"run", "--chdir", "/tmp/../etc", "--", "true"}, "/tmp/../etc"},
+		{"exec chdir with ..", []string{"exec", "--chdir", "/tmp/../etc", "abc", "--", "true"}, "/tmp/../etc"},
 		{"hostname empty", []string{"run", "--hostname", "", "--", "true"}, "hostname"},
 		{"hostname too long", []string{"run", "--hostname", strings.Repeat("h", 65), "--", "true"}, "hostname"},
 		{"rw source missing", []string{"run", "--rw", missing, "--", "true"}, missing},

@@ -190,7 +190,7 @@ func runFlags() (*pflag.FlagSet, *runOpts) {
 	fs.Var(&fsValue{kind: policy.FSRw, list: &f.FS}, "rw", "bind `PATH[:DEST]` read-write")
 	fs.Var(&fsValue{kind: policy.FSTmpfs, list: &f.FS}, "tmpfs", "an empty writable tmpfs at `DEST`")
 	fs.Var(&fsValue{kind: policy.FSHide, list: &f.FS}, "hide", "mask `PATH` inside something visible")
-	fs.Var(&onceValue{name: "chdir", dst: &f.Chdir}, "chdir", "working directory `DIR` inside (default: the caller's)")
+	fs.Var(&onceValue{name: "chdir", dst: &f.Chdir, check: policy.ParseChdir}, "chdir", "working directory `DIR` inside (default: the caller's)")
 	fs.Var(&onceValue{name: "hostname", dst: &f.Hostname, check: policy.ParseHostname}, "hostname", "host `NAME` inside")
 	fs.Var(&onceValue{name: "argv0", dst: &f.Argv0, check: checkArgv0}, "argv0", "give COMMAND `VALUE` as argv[0] instead of its path (what wrapped commands get: their name)")
 	fs.Var(&onceValue{name: "net", dst: &f.Net, check: policy.ParseNet}, "net", "`none` (loopback only, the default) or host")

@@ -147,8 +147,10 @@ func execCmd(args []string) int {
 	if argv[0] == "--" {
 		argv = argv[1:]
 	}
-	if chdir != "" && chdir[0] != '/' {
-		return fail(fmt.Errorf("exec: --chdir %q: not an absolute path", chdir))
+	if chdir != "" {
+		if _, err := policy.ParseChdir(chdir); err != nil {
+			return fail(fmt.Errorf("exec: %w", err))
+		}
 	}
 	dir := stateDir()
 	// Looked up among the proven, as for stop; Exec proves it again.
