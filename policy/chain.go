@@ -598,8 +598,12 @@ func (x *folder) security(p *Profile) error {
 // checkSeccompMode accepts what --seccomp names in a profile: a mode,
 // or the absolute path of a JSON profile (whose reading is the
 // caller's: ValueError locates what goes wrong there).
+// SeccompPath says whether a --seccomp value (or security.seccomp) names
+// a profile file, not a mode.
+func SeccompPath(v string) bool { return v != "" && v != SeccompDefault && v != SeccompUnconfined }
+
 func checkSeccompMode(v string) error {
-	if v != SeccompDefault && v != SeccompUnconfined && (!path.IsAbs(v) || strings.ContainsRune(v, 0)) {
+	if SeccompPath(v) && (!path.IsAbs(v) || strings.ContainsRune(v, 0)) {
 		return errors.New(`want "default", "unconfined" or the absolute path of a JSON profile`)
 	}
 	return nil

@@ -39,9 +39,9 @@ Usage:
                                           commands that run sandboxed by name (wrap.toml)
   sbx shell-init bash|zsh|fish            shell functions for them: eval "$(sbx shell-init bash)"
   sbx completion bash|zsh|fish            print a completion script: source <(sbx completion bash)
-  sbx ps [--json]                         your running sandboxes
+  sbx ps [--json | --quiet]               your running sandboxes
   sbx stop [--time SECONDS] ID...         end one: SIGTERM, then SIGKILL
-  sbx exec [--env K=V] [--chdir DIR] ID [--] COMMAND [ARG...]
+  sbx exec [--env K=V] [--chdir DIR] [--no-pty] ID [--] COMMAND [ARG...]
                                           run a command inside a running sandbox
   sbx version
   sbx help [VERB]
@@ -386,7 +386,10 @@ func openStatus(path string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.Fd() // back to blocking writes
+	if err := unix.SetNonblock(int(f.Fd()), false); err != nil { // blocking writes again
+		f.Close()
+		return nil, err
+	}
 	return f, nil
 }
 

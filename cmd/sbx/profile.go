@@ -67,7 +67,7 @@ func profile(args []string) int {
 // check where a variable is undefined) names no file to read here.
 func seccompFile(chain []*policy.Profile, f policy.Flags, o policy.Origins, unexpanded map[string]string, check bool) ([]byte, error) {
 	s := f.Seccomp
-	if s == "" || s == policy.SeccompDefault || s == policy.SeccompUnconfined {
+	if !policy.SeccompPath(s) {
 		return nil, nil
 	}
 	if _, ok := unexpanded["security.seccomp"]; ok {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -79,7 +80,7 @@ func checkRunFlags(flags []string) error {
 	if o.flags.Argv0 != "" {
 		return errors.New("--argv0: sbx gives a wrapped command its own name (or its path when a shim comes first on PATH)")
 	}
-	if s := o.flags.Seccomp; s != "" && s != policy.SeccompDefault && s != policy.SeccompUnconfined && !filepath.IsAbs(s) {
+	if s := o.flags.Seccomp; policy.SeccompPath(s) && !filepath.IsAbs(s) {
 		return fmt.Errorf("--seccomp %s: a relative path in flags would be read where the command runs; give an absolute path", s)
 	}
 	return nil
@@ -107,7 +108,7 @@ func shellInit(args []string) int {
 		fmt.Print(shortUsage["shell-init"])
 		return 0
 	}
-	if len(args) != 1 || (args[0] != "bash" && args[0] != "zsh" && args[0] != "fish") {
+	if len(args) != 1 || !slices.Contains(compShells, args[0]) {
 		return fail(errors.New("shell-init: want bash, zsh or fish"))
 	}
 	w, err := loadWrap()
